@@ -1,0 +1,163 @@
+"""Validation helpers used once, at the public boundary.
+
+Every public entry point validates its arguments here *before* it touches any state, so that a
+rejected call leaves a policy exactly as it was. Internals trust what comes out of these helpers.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class ValidationError(ValueError):
+    """Raised for invalid user input. A subclass of ``ValueError`` that names the argument."""
+
+
+def as_generator(seed: Any) -> np.random.Generator:
+    """Return a ``numpy.random.Generator`` from ``None``, an int, a ``SeedSequence`` or a Generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, (numbers.Integral, np.random.SeedSequence)):
+        if isinstance(seed, numbers.Integral) and int(seed) < 0:
+            raise ValidationError(f"seed must be a non-negative integer, got {seed}")
+        return np.random.default_rng(seed)
+    raise ValidationError(
+        f"seed must be None, an int, a SeedSequence or a numpy Generator, got {type(seed).__name__}"
+    )
+
+
+def as_float_array(value: Any, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """Convert to a finite float64 array, checking its number of dimensions."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{name} must be numeric: {exc}") from None
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if arr.ndim not in allowed:
+            want = " or ".join(str(n) for n in allowed)
+            raise ValidationError(f"{name} must have {want} dimension(s), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValidationError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def check_shape(arr: np.ndarray, shape: tuple[int | None, ...], name: str) -> None:
+    """Check ``arr.shape`` against ``shape`` where ``None`` matches any length."""
+    ok = arr.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, arr.shape))
+    if not ok:
+        want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        raise ValidationError(f"{name} must have shape {want}, got {arr.shape}")
+
+
+def check_symmetric_psd(mats: np.ndarray, name: str, strict: bool = True) -> None:
+    """Check a (d, d) or (n, d, d) stack of matrices is symmetric and positive (semi)definite."""
+    if mats.shape[-1] != mats.shape[-2]:
+        raise ValidationError(f"{name} must be square, got shape {mats.shape}")
+    scale = max(1.0, float(np.max(np.abs(mats))) if mats.size else 1.0)
+    if not np.allclose(mats, np.swapaxes(mats, -1, -2), rtol=1e-10, atol=1e-12 * scale):
+        raise ValidationError(f"{name} must be symmetric")
+    if strict:
+        try:
+            np.linalg.cholesky(mats)
+        except np.linalg.LinAlgError:
+            raise ValidationError(f"{name} must be positive definite") from None
+    else:
+        eig = np.linalg.eigvalsh(mats)
+        if np.any(eig < -1e-10 * scale):
+            raise ValidationError(f"{name} must be positive semidefinite")
+
+
+def check_positive(value: Any, name: str) -> float:
+    """A finite, strictly positive float."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name} must be a positive number, got {value!r}") from None
+    if not np.isfinite(out) or out <= 0:
+        raise ValidationError(f"{name} must be a positive finite number, got {value!r}")
+    return out
+
+
+def check_int(value: Any, name: str, low: int = 0) -> int:
+    """An integer >= ``low`` (numpy integers accepted, bools and floats rejected)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValidationError(f"{name} must be an integer, got {value!r}")
+    if int(value) < low:
+        raise ValidationError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def check_action(a: Any, n_actions: int, name: str = "a") -> int:
+    """A valid action index in ``[0, n_actions)``."""
+    a = check_int(a, name, low=-(2**62))
+    if not 0 <= a < n_actions:
+        raise ValidationError(f"{name} must be an action index in [0, {n_actions}), got {a}")
+    return a
+
+
+def check_actions(A: Any, n_actions: int, name: str = "A") -> np.ndarray:
+    """A 1-d integer array of valid action indices."""
+    arr = np.asarray(A)
+    if arr.ndim != 1:
+        raise ValidationError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(
+            arr == np.round(arr)
+        ):
+            arr = arr.astype(np.int64)
+        else:
+            raise ValidationError(f"{name} must hold integer action indices")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and (arr.min() < 0 or arr.max() >= n_actions):
+        raise ValidationError(f"{name} must hold action indices in [0, {n_actions})")
+    return arr
+
+
+def check_context(x: Any, n_actions: int, dim: int, name: str = "x") -> np.ndarray:
+    """A context: (d,) shared by all actions or (K, d) one row per action."""
+    arr = as_float_array(x, name, ndim=(1, 2))
+    if arr.ndim == 1:
+        check_shape(arr, (dim,), name)
+    else:
+        check_shape(arr, (n_actions, dim), name)
+    return arr
+
+
+def check_contexts(X: Any, n_actions: int, dim: int, name: str = "X") -> np.ndarray:
+    """A batch of contexts: (n, d) shared, or (n, K, d) per action."""
+    arr = as_float_array(X, name, ndim=(2, 3))
+    if arr.ndim == 2:
+        check_shape(arr, (None, dim), name)
+    else:
+        check_shape(arr, (None, n_actions, dim), name)
+    return arr
+
+
+def check_reward(y: Any, name: str = "y") -> float:
+    """A finite scalar reward."""
+    arr = as_float_array(y, name, ndim=0)
+    return float(arr)
+
+
+def check_mixing(mixing: Any, n_effects: int | None = None, name: str = "mixing"):
+    """Mixing weights: (K, L) dense array or scipy sparse matrix → CSR float64 (K, L)."""
+    if sp.issparse(mixing):
+        mat = sp.csr_matrix(mixing, dtype=np.float64)
+        mat.sum_duplicates()
+        if not np.all(np.isfinite(mat.data)):
+            raise ValidationError(f"{name} contains NaN or infinite values")
+    else:
+        dense = as_float_array(mixing, name, ndim=2)
+        mat = sp.csr_matrix(dense)
+    mat.eliminate_zeros()
+    mat.sort_indices()
+    if n_effects is not None and mat.shape[1] != n_effects:
+        raise ValidationError(
+            f"{name} must have {n_effects} columns (one per effect), got shape {mat.shape}"
+        )
+    return mat

@@ -1,0 +1,373 @@
+"""The objects users hold: one model paired with one decision rule and a random generator.
+
+Paper names (``MeTS``, ``FactoredMeTS``, ``HierTS``, ``LinTS``, ``LinUCB``, ``JointTS``) are thin
+constructors over :class:`ContextualBandit`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from . import _validation as V
+from .models.independent import IndependentGaussianModel
+from .models.joint import JointGaussianModel
+from .models.mixed_effect import MixedEffectModel
+from .policies import DecisionRule, ThompsonSampling, UCB, argmax_active
+from .priors import MixedEffectPrior
+
+
+class ContextualBandit:
+    """A model, a decision rule and a ``numpy.random.Generator``.
+
+    Every public method validates its arguments first; a rejected call raises ``ValueError``
+    naming the argument and leaves the posterior and the random state exactly as they were.
+    """
+
+    def __init__(self, model, rule: DecisionRule, seed=None) -> None:
+        self.model = model
+        self.rule = rule
+        self.rng = V.as_generator(seed)
+        self.active = np.ones(model.n_actions, dtype=bool)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_actions(self) -> int:
+        """K, the number of actions (retired ones included)."""
+        return self.model.n_actions
+
+    @property
+    def dim(self) -> int:
+        """d, the context dimension."""
+        return self.model.dim
+
+    # ------------------------------------------------------------------ decisions
+    def _check_any_active(self) -> None:
+        if not self.active.any():
+            raise V.ValidationError("every action is retired: add_action first")
+
+    def select(self, x) -> int:
+        """Choose an action for context ``x`` (d,) shared or (K, d) per action."""
+        x = V.check_context(x, self.n_actions, self.dim)
+        self._check_any_active()
+        scores = self.rule.scores(self.model, x, self.rng)
+        return argmax_active(scores, self.active, self.rng, self.rule.deterministic)
+
+    def select_batch(self, X) -> np.ndarray:
+        """Choose n actions from the current posterior (no updates in between).
+
+        ``X`` is (n, d) or (n, K, d). Returns (n,) action indices.
+        """
+        X = V.check_contexts(X, self.n_actions, self.dim)
+        self._check_any_active()
+        out = np.empty(len(X), dtype=np.int64)
+        for t in range(len(X)):  # rounds, not actions: each round is one batched pass
+            scores = self.rule.scores(self.model, X[t], self.rng)
+            out[t] = argmax_active(scores, self.active, self.rng, self.rule.deterministic)
+        return out
+
+    # ------------------------------------------------------------------ feedback
+    def _check_reward(self, y: float, name: str) -> None:
+        """Hook for likelihoods with a restricted range (Gaussian: any finite value)."""
+
+    def update(self, x, a, y) -> None:
+        """Condition on reward ``y`` of action ``a`` in context ``x`` ((d,) or (K, d))."""
+        x = V.check_context(x, self.n_actions, self.dim)
+        a = V.check_action(a, self.n_actions)
+        y = V.check_reward(y)
+        self._check_reward(np.asarray([y]), "y")
+        xa = x if x.ndim == 1 else x[a]
+        self.model.update(np.ascontiguousarray(xa), a, y)
+
+    def update_batch(self, X, A, Y) -> None:
+        """Condition on n rewards at once (delayed or logged feedback).
+
+        ``X`` (n, d) or (n, K, d), ``A`` (n,), ``Y`` (n,). Equivalent to n calls of ``update``.
+        """
+        X = V.check_contexts(X, self.n_actions, self.dim)
+        A = V.check_actions(A, self.n_actions)
+        Y = V.as_float_array(Y, "Y", ndim=1)
+        if not (len(X) == len(A) == len(Y)):
+            raise V.ValidationError(
+                f"X, A and Y must have the same length, got {len(X)}, {len(A)}, {len(Y)}"
+            )
+        self._check_reward(Y, "Y")
+        Xa = X if X.ndim == 2 else X[np.arange(len(A)), A]
+        self.model.update_batch(np.ascontiguousarray(Xa), A, Y)
+
+    # ------------------------------------------------------------------ catalogue
+    def retire_action(self, i) -> None:
+        """Never select action ``i`` again; what it taught the shared effects stays."""
+        i = V.check_action(i, self.n_actions, "i")
+        self.active[i] = False
+
+    def _add(self, *args, **kwargs) -> int:
+        index = self.model.add_action(*args, **kwargs)
+        self.active = np.append(self.active, True)
+        return index
+
+    # ------------------------------------------------------------------ inspection
+    def posterior_mean(self) -> np.ndarray:
+        """Marginal posterior mean of each action's parameter, (K, d)."""
+        return self.model.posterior_mean()
+
+    def posterior_cov(self) -> np.ndarray:
+        """Marginal posterior covariance of each action's parameter, (K, d, d)."""
+        return self.model.posterior_cov()
+
+    def sample_parameters(self, n: int, seed=None) -> np.ndarray:
+        """``n`` joint posterior draws of all parameters, (n, K, d).
+
+        Draws come from the model's own sampling path. With ``seed=None`` the policy's
+        generator is used (and advanced); pass a seed to leave it untouched.
+        """
+        n = V.check_int(n, "n", low=1)
+        rng = self.rng if seed is None else V.as_generator(seed)
+        return self.model.sample_parameters(n, rng)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Save to ``path`` (.npz, no pickle); ``mixedts.load(path)`` continues exactly."""
+        from .persistence import save_policy
+
+        save_policy(self, path)
+
+    def copy(self) -> ContextualBandit:
+        """A deep copy (posterior and random state)."""
+        return copy.deepcopy(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(n_actions={self.n_actions}, dim={self.dim}, "
+            f"rule={self.rule!r}, retired={int((~self.active).sum())})"
+        )
+
+
+class _MixedMixin:
+    """Inspection and catalogue changes shared by the mixed-effect policies."""
+
+    model: MixedEffectModel | JointGaussianModel
+
+    def effect_posterior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean (L, d) and covariance (L·d, L·d) of the effect posterior."""
+        return self.model.effect_posterior()
+
+    def add_action(self, mixing_row, action_cov=None) -> int:
+        """Append an action with its mixing row (L,) (and Σ0 (d, d) when per action).
+
+        Returns the new action's index; its posterior starts from the prior given the effects.
+        """
+        return self._add(mixing_row, action_cov)
+
+
+class MeTS(_MixedMixin, ContextualBandit):
+    """Mixed-effect Thompson sampling, exact linear-Gaussian posterior (Aouali et al. 2023).
+
+    Parameters
+    ----------
+    prior : MixedEffectPrior
+    noise_std : float
+        Reward noise σ.
+    seed : int, SeedSequence or numpy Generator, optional
+    refactor_every : int
+        Exact recompute after this many incremental updates (bounds rounding drift).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixedts import MeTS, MixedEffectPrior
+    >>> rng = np.random.default_rng(0)
+    >>> prior = MixedEffectPrior(np.zeros((3, 2)), 3 * np.stack([np.eye(2)] * 3),
+    ...                          rng.uniform(-1, 1, (10, 3)), np.eye(2))
+    >>> policy = MeTS(prior, seed=1)
+    >>> x = np.array([0.5, -0.2])
+    >>> a = policy.select(x)
+    >>> policy.update(x, a, 1.0)
+    >>> policy.posterior_mean().shape
+    (10, 2)
+    """
+
+    _factored = False
+
+    def __init__(
+        self,
+        prior: MixedEffectPrior,
+        noise_std: float = 1.0,
+        seed=None,
+        refactor_every: int = 5000,
+    ) -> None:
+        if not isinstance(prior, MixedEffectPrior):
+            raise V.ValidationError("prior must be a MixedEffectPrior")
+        noise_std = V.check_positive(noise_std, "noise_std")
+        refactor_every = V.check_int(refactor_every, "refactor_every", low=0)
+        model = MixedEffectModel(prior, noise_std, self._factored, refactor_every)
+        super().__init__(model, ThompsonSampling(), seed)
+
+    @property
+    def prior(self) -> MixedEffectPrior:
+        return self.model.prior
+
+    def refactor(self) -> None:
+        """Recompute every factor exactly now."""
+        self.model.refactor()
+
+
+class FactoredMeTS(MeTS):
+    """meTS-Fa: the factored (mean-field) effect posterior of math.md §3."""
+
+    _factored = True
+
+
+class HierTS(MeTS):
+    """Hierarchical TS (Hong et al. 2022): one effect μ shared by all actions, b_i = 1.
+
+    Parameters
+    ----------
+    n_actions : int
+    effect_mean : (d,) prior mean of the shared effect
+    effect_cov : (d, d) prior covariance of the shared effect
+    action_cov : (d, d) or (K, d, d) conditional covariance Σ0 of each action
+    """
+
+    def __init__(
+        self,
+        n_actions: int,
+        effect_mean,
+        effect_cov,
+        action_cov,
+        noise_std: float = 1.0,
+        seed=None,
+        refactor_every: int = 5000,
+    ) -> None:
+        n_actions = V.check_int(n_actions, "n_actions", low=1)
+        mean = V.as_float_array(effect_mean, "effect_mean", ndim=1)
+        cov = V.as_float_array(effect_cov, "effect_cov", ndim=2)
+        prior = MixedEffectPrior(mean[None], cov[None], np.ones((n_actions, 1)), action_cov)
+        super().__init__(prior, noise_std, seed, refactor_every)
+
+    def add_action(self, action_cov=None) -> int:  # type: ignore[override]
+        """Append an action (its mixing weight is 1)."""
+        return self._add(np.ones(1), action_cov)
+
+    @classmethod
+    def from_prior(cls, prior: MixedEffectPrior, **kwargs) -> HierTS:
+        """One effect with the average prior of ``prior``'s effects (the paper's baseline)."""
+        blocks = prior.effect_cov_blocks()
+        return cls(prior.n_actions, np.asarray(prior.effect_mean).mean(0), blocks.mean(0),
+                   prior.action_cov, **kwargs)
+
+
+class JointTS(_MixedMixin, ContextualBandit):
+    """Thompson sampling on the exact joint Gaussian over all K·d parameters (small K)."""
+
+    def __init__(
+        self, prior: MixedEffectPrior, noise_std: float = 1.0, seed=None, refactor_every: int = 5000
+    ) -> None:
+        if not isinstance(prior, MixedEffectPrior):
+            raise V.ValidationError("prior must be a MixedEffectPrior")
+        noise_std = V.check_positive(noise_std, "noise_std")
+        refactor_every = V.check_int(refactor_every, "refactor_every", low=0)
+        model = JointGaussianModel(prior, noise_std, refactor_every)
+        super().__init__(model, ThompsonSampling(), seed)
+
+    def effect_posterior(self):  # pragma: no cover - JointTS marginalises the effects
+        raise AttributeError("JointTS has no effect posterior: the effects are marginalised")
+
+
+def _independent_prior(prior_mean, prior_cov) -> tuple[np.ndarray, np.ndarray]:
+    mean = V.as_float_array(prior_mean, "prior_mean", ndim=2)
+    K, d = mean.shape
+    if K < 1 or d < 1:
+        raise V.ValidationError(f"prior_mean must have shape (K, d), got {mean.shape}")
+    cov = V.as_float_array(prior_cov, "prior_cov", ndim=(2, 3))
+    V.check_shape(cov, (d, d) if cov.ndim == 2 else (K, d, d), "prior_cov")
+    V.check_symmetric_psd(cov, "prior_cov")
+    return mean, 0.5 * (cov + np.swapaxes(cov, -1, -2))
+
+
+class _IndependentMixin:
+    model: IndependentGaussianModel
+
+    def add_action(self, prior_mean=None, prior_cov=None) -> int:
+        """Append an action with prior mean (d,) (zeros by default) and, if per action, Σ (d, d)."""
+        mean = np.zeros(self.dim) if prior_mean is None else prior_mean
+        return self._add(mean, prior_cov)
+
+    def counts(self) -> np.ndarray:
+        """Observations per action, (K,)."""
+        return self.model.counts()
+
+
+class LinTS(_IndependentMixin, ContextualBandit):
+    """Linear Thompson sampling with an independent Gaussian prior per action.
+
+    Parameters
+    ----------
+    prior_mean : (K, d)
+    prior_cov : (d, d) shared or (K, d, d) per action
+    noise_std : float
+    """
+
+    def __init__(
+        self, prior_mean, prior_cov, noise_std: float = 1.0, seed=None, refactor_every: int = 5000
+    ) -> None:
+        mean, cov = _independent_prior(prior_mean, prior_cov)
+        noise_std = V.check_positive(noise_std, "noise_std")
+        refactor_every = V.check_int(refactor_every, "refactor_every", low=0)
+        model = IndependentGaussianModel(mean, cov, noise_std, refactor_every)
+        super().__init__(model, ThompsonSampling(), seed)
+
+    @classmethod
+    def from_prior(cls, prior: MixedEffectPrior, **kwargs) -> LinTS:
+        """LinTS on the marginal prior N(Γ_i μ_Ψ, Σ0 + Γ_i Σ_Ψ Γ_iᵀ) (structure ignored)."""
+        mean, cov = prior.marginal_action_prior()
+        return cls(mean, cov, **kwargs)
+
+
+class LinUCB(_IndependentMixin, ContextualBandit):
+    """Disjoint LinUCB (Li et al. 2010): ridge regression per action and an upper bound.
+
+    Parameters
+    ----------
+    n_actions, dim : int
+    alpha : float
+        Width multiplier (``width="constant"``).
+    regularization : float
+        Ridge λ (prior covariance I/λ).
+    width : {"constant", "abbasi-yadkori"}
+        The self-normalised width of Abbasi-Yadkori et al. (2011) with ``delta``.
+    """
+
+    def __init__(
+        self,
+        n_actions: int,
+        dim: int,
+        alpha: float = 1.0,
+        regularization: float = 1.0,
+        noise_std: float = 1.0,
+        width: str = "constant",
+        delta: float = 0.05,
+        theta_norm: float = 1.0,
+        seed=None,
+        prior_mean=None,
+    ) -> None:
+        K = V.check_int(n_actions, "n_actions", low=1)
+        d = V.check_int(dim, "dim", low=1)
+        lam = V.check_positive(regularization, "regularization")
+        noise_std = V.check_positive(noise_std, "noise_std")
+        mean = np.zeros((K, d)) if prior_mean is None else prior_mean
+        mean, cov = _independent_prior(mean, np.eye(d) * (noise_std**2 / lam))
+        model = IndependentGaussianModel(mean, cov, noise_std)
+        rule = UCB(alpha, width, delta, lam, noise_std, theta_norm)
+        super().__init__(model, rule, seed)
+
+
+POLICY_CLASSES: dict[str, type] = {
+    cls.__name__: cls for cls in (MeTS, FactoredMeTS, HierTS, JointTS, LinTS, LinUCB)
+}
+MODEL_CLASSES: dict[str, Any] = {
+    cls.__name__: cls
+    for cls in (MixedEffectModel, IndependentGaussianModel, JointGaussianModel)
+}

@@ -1,0 +1,129 @@
+"""Small dense linear-algebra kernels shared by the models.
+
+The central trick is the *square-root covariance* update. A Gaussian N(μ, Σ) is stored as a
+square root ``C`` with ``Σ = C Cᵀ`` (any square root, not necessarily triangular). When the
+precision gains a low-rank term ``Σ⁻¹ ← Σ⁻¹ + U Uᵀ`` the covariance becomes
+
+    Σ' = C (I − Z (I + ZᵀZ)⁻¹ Zᵀ) Cᵀ,   Z = Cᵀ U,
+
+and the matrix in the middle has the exact square root ``I − Q diag(1 − (1+s²)^-½) Qᵀ`` where
+``Z = Q diag(s) Vᵀ`` is a thin SVD. For rank one this is Potter's update
+``C' = C − α (C z) zᵀ`` with ``α = 1 / (√(1+|z|²) (1 + √(1+|z|²)))``. Unlike a sequential
+Cholesky column sweep it is two BLAS-2 passes over ``C`` with no Python loop, and the middle
+factor is a contraction, so rounding errors do not grow. Downdates (precision loses ``V Vᵀ``)
+use ``I + Q diag((1−s²)^-½ − 1) Qᵀ`` and require ``s < 1``, i.e. the result stays positive
+definite; otherwise :class:`NotPositiveDefiniteError` is raised and callers refactor exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+
+
+class NotPositiveDefiniteError(np.linalg.LinAlgError):
+    """A downdate or factorisation would leave a matrix that is not positive definite."""
+
+
+def potter_coefficient(s2: np.ndarray | float) -> np.ndarray | float:
+    """``α(s²) = 1 − 1/√(1+s²)`` divided by ``s²``, written without cancellation."""
+    r = np.sqrt(1.0 + s2)
+    return 1.0 / (r * (1.0 + r))
+
+
+def sqrt_rank_one_update(C: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """New square root after the precision gains ``u uᵀ``, given ``z = Cᵀ u``.
+
+    Parameters
+    ----------
+    C : ndarray, shape (n, n) or (m, n, n)
+        Square root(s) of the covariance.
+    z : ndarray, shape (n,) or (m, n)
+        ``Cᵀ u`` for each factor.
+
+    Returns
+    -------
+    ndarray, same shape as ``C`` (a new array).
+    """
+    s2 = np.einsum("...i,...i->...", z, z)
+    alpha = potter_coefficient(s2)
+    Cz = np.einsum("...ij,...j->...i", C, z)
+    return C - (alpha[..., None, None] if np.ndim(alpha) else alpha) * (
+        Cz[..., :, None] * z[..., None, :]
+    )
+
+
+def sqrt_lowrank_update(C: np.ndarray, Z: np.ndarray, downdate: bool = False) -> np.ndarray:
+    """New square root after the precision gains (or loses) ``U Uᵀ``, given ``Z = Cᵀ U``.
+
+    Parameters
+    ----------
+    C : ndarray, shape (n, n)
+    Z : ndarray, shape (n, r)
+    downdate : bool
+        Subtract ``U Uᵀ`` from the precision instead of adding it.
+
+    Raises
+    ------
+    NotPositiveDefiniteError
+        For a downdate that would lose positive definiteness.
+    """
+    if Z.shape[1] == 0:
+        return C.copy()
+    Q, s, _ = np.linalg.svd(Z, full_matrices=False)
+    s2 = s * s
+    if downdate:
+        if np.any(s2 >= 1.0 - 1e-12):
+            raise NotPositiveDefiniteError("downdate would leave a non-positive-definite matrix")
+        r = np.sqrt(1.0 - s2)
+        coef = -s2 / (r * (1.0 + r))  # 1 − 1/r written without cancellation, negated
+    else:
+        coef = s2 * potter_coefficient(s2)
+    return C - ((C @ Q) * coef) @ Q.T
+
+
+def sqrt_from_precision(precision: np.ndarray) -> np.ndarray:
+    """Upper-triangular square root ``C = L⁻ᵀ`` of ``precision⁻¹`` where ``precision = L Lᵀ``.
+
+    Works on a (n, n) matrix or a (m, n, n) stack.
+    """
+    try:
+        L = np.linalg.cholesky(precision)
+    except np.linalg.LinAlgError:
+        raise NotPositiveDefiniteError("precision matrix is not positive definite") from None
+    if L.ndim == 2:
+        inv_L = sla.solve_triangular(L, np.eye(L.shape[0]), lower=True, check_finite=False)
+    else:
+        eye = np.broadcast_to(np.eye(L.shape[-1]), L.shape)
+        inv_L = np.linalg.solve(L, eye)
+    return np.swapaxes(inv_L, -1, -2)
+
+
+def sym_inv(mats: np.ndarray) -> np.ndarray:
+    """Inverse of symmetric positive-definite matrices, (n, n) or (m, n, n), symmetrised."""
+    try:
+        L = np.linalg.cholesky(mats)
+    except np.linalg.LinAlgError:
+        raise NotPositiveDefiniteError("matrix is not positive definite") from None
+    eye = np.broadcast_to(np.eye(mats.shape[-1]), mats.shape)
+    inv_L = np.linalg.solve(L, eye)
+    out = np.swapaxes(inv_L, -1, -2) @ inv_L
+    return 0.5 * (out + np.swapaxes(out, -1, -2))
+
+
+def batched_quadratic(S: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``xᵀ S_i x`` for a stack ``S`` (K, d, d) and a shared ``x`` (d,), as one BLAS pass.
+
+    This is the benchmark *floor*: every round of any per-action Gaussian policy must at least
+    read each action's (d, d) matrix once.
+    """
+    K, d, _ = S.shape
+    return (S.reshape(K * d, d) @ x).reshape(K, d) @ x
+
+
+def stacked_matvec(S: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``S_i x`` (shared x, (d,)) or ``S_i x_i`` (x of shape (K, d)) for a stack (K, d, d)."""
+    K, d, _ = S.shape
+    if x.ndim == 1:
+        return (S.reshape(K * d, d) @ x).reshape(K, d)
+    return np.matmul(S, x[:, :, None])[:, :, 0]

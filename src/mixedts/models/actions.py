@@ -1,0 +1,295 @@
+"""Per-action conditional Gaussian posteriors, stored only for the actions that were observed.
+
+For every action i the conditional posterior given its prior mean ``c_i`` (the effect mix
+``Σ_l b_il ψ_l`` for meTS, a fixed prior mean for LinTS) is
+
+    θ_i | c_i ~ N(S_i (P0_i c_i + b_i), S_i),   S_i = (P0_i + G_i)⁻¹,
+
+with ``P0_i = Σ0_i⁻¹``, ``G_i = σ⁻² Σ x xᵀ`` and ``b_i = σ⁻² Σ y x`` (math.md §1). Actions
+never observed have ``S_i = Σ0_i`` and ``b_i = 0``, so they share the prior's matrices: memory
+is O(observed actions · d²), which is what lets a catalogue of 10⁶ actions fit in memory.
+
+Observed actions live in *slots* (dense stacks grown by doubling); ``slot_of[a]`` is the slot
+of action ``a`` or −1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..linalg import batched_quadratic, stacked_matvec, sym_inv
+
+_SLOT_ARRAYS = ("actions", "counts", "G", "b", "S", "m")
+
+
+class ActionStore:
+    """Sufficient statistics and conditional covariances of the observed actions.
+
+    Parameters
+    ----------
+    n_actions : int
+        K, the number of actions.
+    action_cov : ndarray, shape (d, d) or (K, d, d)
+        Σ0, shared or per action.
+    noise_var : float
+        σ², the reward noise variance.
+    """
+
+    def __init__(self, n_actions: int, action_cov: np.ndarray, noise_var: float) -> None:
+        self.noise_var = float(noise_var)
+        self.action_cov = action_cov
+        self.shared = action_cov.ndim == 2
+        d = action_cov.shape[-1]
+        self.dim = d
+        self.P0 = sym_inv(action_cov) if self.shared else None
+        self.slot_of = np.full(n_actions, -1, dtype=np.int64)
+        self.n = 0
+        cap = 16
+        self.actions = np.zeros(cap, dtype=np.int64)
+        self.counts = np.zeros(cap, dtype=np.int64)
+        self.G = np.zeros((cap, d, d))
+        self.b = np.zeros((cap, d))
+        self.S = np.zeros((cap, d, d))
+        self.m = np.zeros((cap, d))
+        self.P0s = None if self.shared else np.zeros((cap, d, d))
+
+    # ------------------------------------------------------------------ catalogue
+    def set_n_actions(self, n_actions: int) -> None:
+        """Grow ``slot_of`` to ``n_actions`` entries (new actions unobserved)."""
+        extra = n_actions - self.slot_of.shape[0]
+        if extra > 0:
+            self.slot_of = np.concatenate([self.slot_of, np.full(extra, -1, dtype=np.int64)])
+
+    def set_action_cov(self, action_cov: np.ndarray) -> None:
+        """Replace Σ0 (only appended rows may differ: used by ``add_action``)."""
+        self.action_cov = action_cov
+
+    # ------------------------------------------------------------------ slots
+    def prior_cov(self, actions: np.ndarray) -> np.ndarray:
+        if self.shared:
+            return np.broadcast_to(self.action_cov, (len(actions), self.dim, self.dim))
+        return self.action_cov[actions]
+
+    def prior_prec(self, actions: np.ndarray) -> np.ndarray:
+        if self.shared:
+            return np.broadcast_to(self.P0, (len(actions), self.dim, self.dim))
+        return sym_inv(self.action_cov[actions])
+
+    def P0_slots(self, slots: np.ndarray | slice) -> np.ndarray:
+        """P0 of the given slots, (n, d, d) (a broadcast view when shared)."""
+        if self.shared:
+            n = len(range(*slots.indices(self.n))) if isinstance(slots, slice) else len(slots)
+            return np.broadcast_to(self.P0, (n, self.dim, self.dim))
+        return self.P0s[slots]
+
+    def _grow(self, need: int) -> None:
+        cap = self.actions.shape[0]
+        if need <= cap:
+            return
+        new_cap = max(need, 2 * cap)
+        names = _SLOT_ARRAYS + (() if self.shared else ("P0s",))
+        for name in names:
+            old = getattr(self, name)
+            new = np.zeros((new_cap, *old.shape[1:]), dtype=old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, name, new)
+
+    def new_slots(self, actions: np.ndarray) -> np.ndarray:
+        """Allocate slots (at the prior) for unobserved ``actions``; returns their slots."""
+        k = len(actions)
+        self._grow(self.n + k)
+        slots = np.arange(self.n, self.n + k)
+        self.actions[slots] = actions
+        self.counts[slots] = 0
+        self.G[slots] = 0.0
+        self.b[slots] = 0.0
+        self.m[slots] = 0.0
+        self.S[slots] = self.prior_cov(actions)
+        if not self.shared:
+            self.P0s[slots] = self.prior_prec(actions)
+        self.slot_of[actions] = slots
+        self.n += k
+        return slots
+
+    def state_of(self, actions: np.ndarray):
+        """(S, b, m, G, P0) of ``actions`` whether observed or not; copies, shape (n, …)."""
+        slots = self.slot_of[actions]
+        seen = slots >= 0
+        S = np.array(self.prior_cov(actions))
+        b = np.zeros((len(actions), self.dim))
+        m = np.zeros_like(b)
+        G = np.zeros_like(S)
+        P0 = np.array(self.prior_prec(actions)) if not self.shared else self.P0_slots(slots)
+        if np.any(seen):
+            s = slots[seen]
+            S[seen], b[seen], m[seen], G[seen] = self.S[s], self.b[s], self.m[s], self.G[s]
+            if not self.shared:
+                P0[seen] = self.P0s[s]
+        return S, b, m, G, P0
+
+    # ------------------------------------------------------------------ single update
+    def propose(self, a: int, x: np.ndarray, y: float) -> dict:
+        """Sherman–Morrison step for one observation of action ``a``; nothing is mutated.
+
+        Returns the new slot values and ``w = P0 S_old x / √c`` (M_a gains ``w wᵀ``) and
+        ``dpm = P0 (m_new − m_old)`` (the change of P0 S B that enters the effect posterior).
+        """
+        slot = self.slot_of[a]
+        if slot >= 0:
+            S, b, m, G = self.S[slot], self.b[slot], self.m[slot], self.G[slot]
+            P0 = self.P0 if self.shared else self.P0s[slot]
+        else:
+            S = self.action_cov if self.shared else self.action_cov[a]
+            P0 = self.P0 if self.shared else sym_inv(S)
+            b = m = np.zeros(self.dim)
+            G = np.zeros((self.dim, self.dim))
+        s2 = self.noise_var
+        v = S @ x
+        c = s2 + x @ v
+        S_new = S - np.outer(v, v / c)
+        S_new = 0.5 * (S_new + S_new.T)
+        b_new = b + (y / s2) * x
+        m_new = S_new @ b_new
+        return {
+            "a": a,
+            "S": S_new,
+            "b": b_new,
+            "m": m_new,
+            "G": G + np.outer(x, x / s2),
+            "P0": P0,
+            "w": (P0 @ v) / np.sqrt(c),
+            "dpm": P0 @ (m_new - m),
+        }
+
+    def commit(self, p: dict) -> int:
+        a = p["a"]
+        slot = self.slot_of[a]
+        if slot < 0:
+            slot = int(self.new_slots(np.array([a]))[0])
+            if not self.shared:
+                self.P0s[slot] = p["P0"]
+        self.S[slot], self.b[slot], self.m[slot], self.G[slot] = p["S"], p["b"], p["m"], p["G"]
+        self.counts[slot] += 1
+        return int(slot)
+
+    # ------------------------------------------------------------------ batch update
+    def propose_batch(self, A: np.ndarray, Xa: np.ndarray, Y: np.ndarray) -> dict:
+        """Exact update of every touched action by a batch; nothing is mutated.
+
+        Parameters
+        ----------
+        A : (n,) actions, Xa : (n, d) their contexts, Y : (n,) rewards.
+
+        Returns a dict with the touched actions ``U`` (u,), their new ``S, b, m, G`` and
+        ``dM`` (u, d, d) = M_new − M_old (positive semidefinite) and ``dpm`` (u, d).
+        """
+        U, inv = np.unique(A, return_inverse=True)
+        u, d, s2 = len(U), self.dim, self.noise_var
+        outer = (Xa[:, :, None] * Xa[:, None, :]).reshape(len(A), d * d) / s2
+        G_add = np.zeros((u, d * d))
+        np.add.at(G_add, inv, outer)
+        b_add = np.zeros((u, d))
+        np.add.at(b_add, inv, Xa * (Y / s2)[:, None])
+        cnt = np.bincount(inv, minlength=u)
+        S_old, b_old, m_old, G_old, P0 = self.state_of(U)
+        G_new = G_old + G_add.reshape(u, d, d)
+        S_new = sym_inv(P0 + G_new)
+        b_new = b_old + b_add
+        m_new = np.einsum("uij,uj->ui", S_new, b_new)
+        dM = P0 @ (S_old - S_new) @ P0
+        return {
+            "U": U,
+            "counts": cnt,
+            "S": S_new,
+            "b": b_new,
+            "m": m_new,
+            "G": G_new,
+            "P0": np.array(P0),
+            "dM": 0.5 * (dM + np.swapaxes(dM, -1, -2)),
+            "dpm": np.einsum("uij,uj->ui", P0, m_new - m_old),
+        }
+
+    def commit_batch(self, p: dict) -> np.ndarray:
+        U = p["U"]
+        slots = self.slot_of[U]
+        new = slots < 0
+        if np.any(new):
+            slots[new] = self.new_slots(U[new])
+            if not self.shared:
+                self.P0s[slots[new]] = p["P0"][new]
+        self.S[slots], self.b[slots], self.m[slots], self.G[slots] = (
+            p["S"], p["b"], p["m"], p["G"],
+        )
+        self.counts[slots] += p["counts"]
+        return slots
+
+    # ------------------------------------------------------------------ exact refresh
+    def refresh(self) -> None:
+        """Recompute every S_i = (P0_i + G_i)⁻¹ and m_i = S_i b_i exactly (bounds drift)."""
+        n = self.n
+        if n == 0:
+            return
+        self.S[:n] = sym_inv(self.P0_slots(slice(0, n)) + self.G[:n])
+        self.m[:n] = np.einsum("nij,nj->ni", self.S[:n], self.b[:n])
+
+    def M_and_pm(self) -> tuple[np.ndarray, np.ndarray]:
+        """M_i = P0 − P0 S_i P0 (n, d, d) and P0 m_i (n, d) for the observed slots."""
+        n = self.n
+        P0 = self.P0_slots(slice(0, n))
+        M = P0 - P0 @ self.S[:n] @ P0
+        M = 0.5 * (M + np.swapaxes(M, -1, -2))
+        pm = np.einsum("nij,nj->ni", P0, self.m[:n])
+        return M, pm
+
+    # ------------------------------------------------------------------ scores
+    def prior_var(self, x: np.ndarray, n_actions: int) -> np.ndarray | float:
+        """``x_iᵀ Σ0_i x_i`` for every action: a scalar when both are shared, else (K,)."""
+        if self.shared:
+            if x.ndim == 1:
+                return float(x @ self.action_cov @ x)
+            return np.einsum("kd,kd->k", x @ self.action_cov, x)
+        if x.ndim == 1:
+            return batched_quadratic(self.action_cov, x)
+        return np.einsum("kd,kd->k", stacked_matvec(self.action_cov, x), x)
+
+    def observed_scores(self, x: np.ndarray, prior_means: np.ndarray):
+        """Mean and variance of ``x_aᵀ θ_a | c_a`` for the observed slots.
+
+        Parameters
+        ----------
+        x : (d,) shared or (K, d) per action
+        prior_means : (n, d)
+            The conditional prior mean c_a of each observed slot.
+
+        Returns
+        -------
+        mean, var : (n,)
+        """
+        n = self.n
+        xo = x if x.ndim == 1 else x[self.actions[:n]]
+        v = stacked_matvec(self.S[:n], xo)
+        if self.shared:
+            pc = prior_means @ self.P0
+        else:
+            pc = np.einsum("nij,nj->ni", self.P0s[:n], prior_means)
+        mean = np.einsum("ni,ni->n", v, pc + self.b[:n])
+        var = v @ xo if x.ndim == 1 else np.einsum("ni,ni->n", v, xo)
+        return mean, var
+
+    # ------------------------------------------------------------------ persistence
+    def state(self) -> dict[str, np.ndarray]:
+        n = self.n
+        out = {name: getattr(self, name)[:n].copy() for name in _SLOT_ARRAYS}
+        if not self.shared:
+            out["P0s"] = self.P0s[:n].copy()
+        out["slot_of"] = self.slot_of.copy()
+        return out
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        n = int(arrays["actions"].shape[0])
+        self.n = 0
+        self._grow(max(n, 16))
+        for name in _SLOT_ARRAYS + (() if self.shared else ("P0s",)):
+            getattr(self, name)[:n] = arrays[name]
+        self.n = n
+        self.slot_of = arrays["slot_of"].astype(np.int64).copy()

@@ -1,0 +1,138 @@
+"""Gaussians kept in information form with a square-root covariance.
+
+Used for the effect posterior of meTS (one joint Gaussian over the L·d stacked effects, or L
+independent d-dimensional blocks for the factored variant) and for the exact joint posterior of
+JointTS over all K·d action parameters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..linalg import sqrt_from_precision, sqrt_lowrank_update, sqrt_rank_one_update
+
+
+class SqrtGaussian:
+    """N(μ, Σ) with ``Σ = C Cᵀ``, the linear term ``h = Σ⁻¹ μ`` and ``μ`` itself.
+
+    Parameters
+    ----------
+    C : ndarray, shape (n, n)
+        A square root of the covariance.
+    h : ndarray, shape (n,)
+        Information vector Σ⁻¹ μ.
+    """
+
+    def __init__(self, C: np.ndarray, h: np.ndarray) -> None:
+        self.C = np.ascontiguousarray(C, dtype=np.float64)
+        self.h = np.array(h, dtype=np.float64)
+        self.mean = self.C @ (self.C.T @ self.h)
+
+    @classmethod
+    def from_precision(cls, precision: np.ndarray, h: np.ndarray) -> SqrtGaussian:
+        """Exact factorisation of ``N(precision⁻¹ h, precision⁻¹)``."""
+        return cls(sqrt_from_precision(precision), h)
+
+    @property
+    def size(self) -> int:
+        return int(self.h.shape[0])
+
+    def cov(self) -> np.ndarray:
+        """Covariance Σ = C Cᵀ, shape (n, n)."""
+        return self.C @ self.C.T
+
+    def sample(self, rng: np.random.Generator, n: int | None = None) -> np.ndarray:
+        """Draw ``(n_draws, n)`` (or ``(n,)`` when ``n`` is None) from the Gaussian."""
+        if n is None:
+            return self.mean + self.C @ rng.standard_normal(self.size)
+        return self.mean + rng.standard_normal((n, self.size)) @ self.C.T
+
+    def std_along(self, G: np.ndarray) -> np.ndarray:
+        """``sqrt(g_iᵀ Σ g_i)`` for the rows of ``G`` (m, n) (dense or sparse)."""
+        GC = G @ self.C
+        GC = np.asarray(GC)
+        return np.sqrt(np.einsum("ij,ij->i", GC, GC))
+
+    def proposed_rank_one(
+        self, rows: np.ndarray, u: np.ndarray, dh: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """State after the precision gains ``u uᵀ`` and ``h`` gains ``dh``; nothing is mutated.
+
+        ``u`` and ``dh`` are given only on ``rows`` (their non-zero support), shape (m,).
+        Cost O(n·m + n²).
+        """
+        z = self.C[rows].T @ u
+        C_new = sqrt_rank_one_update(self.C, z)
+        h_new = self.h.copy()
+        h_new[rows] += dh
+        mean_new = C_new @ (C_new.T @ h_new)
+        return C_new, h_new, mean_new
+
+    def proposed_lowrank(
+        self, U: np.ndarray, dh: np.ndarray, V: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """State after the precision gains ``U Uᵀ`` (and loses ``V Vᵀ``) and ``h`` gains ``dh``.
+
+        Raises ``NotPositiveDefiniteError`` if the downdate loses positive definiteness.
+        """
+        C_new = sqrt_lowrank_update(self.C, self.C.T @ U)
+        if V is not None and V.shape[1]:
+            C_new = sqrt_lowrank_update(C_new, C_new.T @ V, downdate=True)
+        h_new = self.h + dh
+        mean_new = C_new @ (C_new.T @ h_new)
+        return C_new, h_new, mean_new
+
+    def commit(self, C: np.ndarray, h: np.ndarray, mean: np.ndarray) -> None:
+        self.C, self.h, self.mean = C, h, mean
+
+
+class BlockSqrtGaussian:
+    """L independent d-dimensional Gaussians (the factored effect posterior of meTS-Fa).
+
+    Attributes are stacks: ``C`` (L, d, d), ``h`` (L, d), ``mean`` (L, d).
+    """
+
+    def __init__(self, C: np.ndarray, h: np.ndarray) -> None:
+        self.C = np.ascontiguousarray(C, dtype=np.float64)
+        self.h = np.array(h, dtype=np.float64)
+        self.mean = self._mean(self.C, self.h)
+
+    @staticmethod
+    def _mean(C: np.ndarray, h: np.ndarray) -> np.ndarray:
+        return np.einsum("lij,lj->li", C, np.einsum("lji,lj->li", C, h))
+
+    @classmethod
+    def from_precision(cls, precision: np.ndarray, h: np.ndarray) -> BlockSqrtGaussian:
+        return cls(sqrt_from_precision(precision), h)
+
+    def cov(self) -> np.ndarray:
+        """Block covariances, shape (L, d, d)."""
+        return self.C @ np.swapaxes(self.C, -1, -2)
+
+    def sample(self, rng: np.random.Generator, n: int | None = None) -> np.ndarray:
+        """Draws of shape (L, d), or (n, L, d)."""
+        L, d = self.h.shape
+        if n is None:
+            return self.mean + np.einsum("lij,lj->li", self.C, rng.standard_normal((L, d)))
+        z = rng.standard_normal((n, L, d))
+        return self.mean + np.einsum("lij,nlj->nli", self.C, z)
+
+    def proposed_rank_one(
+        self, blocks: np.ndarray, u: np.ndarray, dh: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each block ``blocks[j]`` gains precision ``u[j] u[j]ᵀ`` and ``h`` gains ``dh[j]``.
+
+        ``blocks`` (m,) distinct block indices, ``u`` and ``dh`` (m, d). Cost O(m·d²).
+        """
+        Cb = self.C[blocks]
+        z = np.einsum("mji,mj->mi", Cb, u)
+        C_new = self.C.copy()
+        C_new[blocks] = sqrt_rank_one_update(Cb, z)
+        h_new = self.h.copy()
+        h_new[blocks] += dh
+        mean_new = self.mean.copy()
+        mean_new[blocks] = self._mean(C_new[blocks], h_new[blocks])
+        return C_new, h_new, mean_new
+
+    def commit(self, C: np.ndarray, h: np.ndarray, mean: np.ndarray) -> None:
+        self.C, self.h, self.mean = C, h, mean

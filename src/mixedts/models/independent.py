@@ -1,0 +1,151 @@
+"""Independent per-action Gaussian posteriors (LinTS, LinUCB): structure ignored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._validation import ValidationError, as_float_array, check_shape, check_symmetric_psd
+from .actions import ActionStore
+
+
+class IndependentGaussianModel:
+    """θ_i ~ N(μ0_i, Σ0_i) independently, Gaussian rewards with noise σ.
+
+    Parameters
+    ----------
+    prior_mean : ndarray, shape (K, d)
+    prior_cov : ndarray, shape (d, d) or (K, d, d)
+    noise_std : float
+    refactor_every : int
+        Recompute the covariances exactly every this many updates (0: never).
+    """
+
+    def __init__(
+        self,
+        prior_mean: np.ndarray,
+        prior_cov: np.ndarray,
+        noise_std: float = 1.0,
+        refactor_every: int = 5000,
+    ) -> None:
+        self.prior_mean = np.array(prior_mean, dtype=np.float64)
+        self.prior_cov = np.array(prior_cov, dtype=np.float64)
+        self.n_actions, self.dim = self.prior_mean.shape
+        self.noise_std = float(noise_std)
+        self.refactor_every = int(refactor_every)
+        self.store = ActionStore(self.n_actions, self.prior_cov, self.noise_std**2)
+        self._since_refactor = 0
+        self.n_updates = 0
+
+    # ------------------------------------------------------------------ scores
+    def _scores(self, x: np.ndarray):
+        if x.ndim == 1:
+            mean = self.prior_mean @ x
+        else:
+            mean = np.einsum("kd,kd->k", x, self.prior_mean)
+        var = np.broadcast_to(self.store.prior_var(x, self.n_actions), (self.n_actions,)).copy()
+        n = self.store.n
+        if n:
+            acts = self.store.actions[:n]
+            mean[acts], var[acts] = self.store.observed_scores(x, self.prior_mean[acts])
+        return mean, var
+
+    def sample_scores(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        mean, var = self._scores(x)
+        return mean + np.sqrt(var) * rng.standard_normal(self.n_actions)
+
+    def mean_scores(self, x: np.ndarray) -> np.ndarray:
+        return self._scores(x)[0]
+
+    def score_std(self, x: np.ndarray) -> np.ndarray:
+        return np.sqrt(self._scores(x)[1])
+
+    # ------------------------------------------------------------------ marginals
+    def posterior_mean(self) -> np.ndarray:
+        mean = self.prior_mean.copy()
+        n = self.store.n
+        if n:
+            acts = self.store.actions[:n]
+            P0 = self.store.P0_slots(slice(0, n))
+            pc = np.einsum("nij,nj->ni", P0, mean[acts]) + self.store.b[:n]
+            mean[acts] = np.einsum("nij,nj->ni", self.store.S[:n], pc)
+        return mean
+
+    def posterior_cov(self) -> np.ndarray:
+        cov = np.array(self.store.prior_cov(np.arange(self.n_actions)))
+        n = self.store.n
+        if n:
+            cov[self.store.actions[:n]] = self.store.S[:n]
+        return cov
+
+    def sample_parameters(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        chol = np.linalg.cholesky(self.posterior_cov())
+        z = rng.standard_normal((n, self.n_actions, self.dim))
+        return self.posterior_mean() + np.einsum("kij,skj->ski", chol, z)
+
+    # ------------------------------------------------------------------ updates
+    def update(self, x: np.ndarray, a: int, y: float) -> None:
+        self.store.commit(self.store.propose(a, x, y))
+        self.n_updates += 1
+        self._since_refactor += 1
+        if self.refactor_every and self._since_refactor >= self.refactor_every:
+            self.refactor()
+
+    def update_batch(self, X: np.ndarray, A: np.ndarray, Y: np.ndarray) -> None:
+        if len(A):
+            self.store.commit_batch(self.store.propose_batch(A, X, Y))
+            self.n_updates += len(A)
+
+    def refactor(self) -> None:
+        self.store.refresh()
+        self._since_refactor = 0
+
+    def counts(self) -> np.ndarray:
+        """Number of observations of each action, (K,)."""
+        out = np.zeros(self.n_actions, dtype=np.int64)
+        n = self.store.n
+        out[self.store.actions[:n]] = self.store.counts[:n]
+        return out
+
+    # ------------------------------------------------------------------ catalogue
+    def add_action(self, prior_mean: np.ndarray, prior_cov: np.ndarray | None = None) -> int:
+        """Append an action with prior mean (d,) (and prior covariance (d, d) when per action)."""
+        mean = as_float_array(prior_mean, "prior_mean", ndim=1)
+        check_shape(mean, (self.dim,), "prior_mean")
+        if self.prior_cov.ndim == 3:
+            if prior_cov is None:
+                raise ValidationError("prior_cov is required: this model has one per action")
+            cov = as_float_array(prior_cov, "prior_cov", ndim=2)
+            check_shape(cov, (self.dim, self.dim), "prior_cov")
+            check_symmetric_psd(cov, "prior_cov")
+            self.prior_cov = np.concatenate([self.prior_cov, cov[None]])
+            self.store.set_action_cov(self.prior_cov)
+        elif prior_cov is not None:
+            raise ValidationError("prior_cov: this model shares one prior covariance; pass None")
+        self.prior_mean = np.concatenate([self.prior_mean, mean[None]])
+        self.n_actions += 1
+        self.store.set_n_actions(self.n_actions)
+        return self.n_actions - 1
+
+    # ------------------------------------------------------------------ persistence
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        cfg = {
+            "noise_std": self.noise_std,
+            "refactor_every": self.refactor_every,
+            "since_refactor": self._since_refactor,
+            "n_updates": self.n_updates,
+        }
+        arrays = {"prior_mean": self.prior_mean, "prior_cov": self.prior_cov}
+        arrays.update({f"store.{k}": v for k, v in self.store.state().items()})
+        return cfg, arrays
+
+    @classmethod
+    def from_state(cls, cfg: dict[str, Any], arrays: dict[str, np.ndarray]):
+        model = cls(arrays["prior_mean"], arrays["prior_cov"], cfg["noise_std"], cfg["refactor_every"])
+        model.store.load_state(
+            {k[len("store.") :]: v for k, v in arrays.items() if k.startswith("store.")}
+        )
+        model._since_refactor = int(cfg["since_refactor"])
+        model.n_updates = int(cfg["n_updates"])
+        return model

@@ -1,0 +1,410 @@
+"""The mixed-effect posterior of meTS (math.md §1–3), exact or factored, updated incrementally.
+
+State
+-----
+* effect posterior Q_t(Ψ) = N(μ̄, Σ̄) kept as a square root of Σ̄ plus the information vector
+  h̄ = Σ̄⁻¹ μ̄ (joint over the L·d stacked effects, or L independent blocks for meTS-Fa);
+* per observed action, ``S_i``, ``b_i``, ``m_i = S_i b_i`` in an :class:`ActionStore`.
+
+One observation of action ``a`` changes ``M_a = P0 − P0 S_a P0`` by ``w wᵀ`` (rank one), so the
+effect precision gains ``u uᵀ`` with ``u = b_a ⊗ w`` supported on nnz(b_a)·d coordinates, and
+h̄ gains ``b_a ⊗ P0 (m_a' − m_a)``. Both are O((L·d)²) for the joint posterior and O(nnz·d²)
+for the factored one. Every ``refactor_every`` updates everything is recomputed exactly from the
+sufficient statistics, which bounds rounding drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..linalg import NotPositiveDefiniteError, sym_inv
+from ..priors import MixedEffectPrior
+from .actions import ActionStore
+from .gaussian import BlockSqrtGaussian, SqrtGaussian
+
+
+class MixedEffectModel:
+    """Posterior of the mixed-effect linear-Gaussian model.
+
+    Parameters
+    ----------
+    prior : MixedEffectPrior
+    noise_std : float
+        σ, the reward noise standard deviation.
+    factored : bool
+        Use the factored (mean-field) effect posterior of meTS-Fa (math.md §3).
+    refactor_every : int
+        Recompute every factor exactly after this many incremental updates (0: never).
+    """
+
+    def __init__(
+        self,
+        prior: MixedEffectPrior,
+        noise_std: float = 1.0,
+        factored: bool = False,
+        refactor_every: int = 5000,
+    ) -> None:
+        self.prior = prior
+        self.noise_std = float(noise_std)
+        self.factored = bool(factored)
+        self.refactor_every = int(refactor_every)
+        self.n_actions = prior.n_actions
+        self.dim = prior.dim
+        self.n_effects = prior.n_effects
+        self.store = ActionStore(prior.n_actions, np.asarray(prior.action_cov), self.noise_std**2)
+        self._init_prior_terms()
+        self.effects = self._exact_effects()
+        self._since_refactor = 0
+        self.n_updates = 0
+        # mixing rows of the observed slots, padded to a common width (zeros pad)
+        self._width = max(1, int(np.diff(prior.mixing.indptr).max(initial=0)))
+        self._mix_idx = np.zeros((16, self._width), dtype=np.int64)
+        self._mix_val = np.zeros((16, self._width))
+
+    # ------------------------------------------------------------------ prior terms
+    def _init_prior_terms(self) -> None:
+        L, d = self.n_effects, self.dim
+        mu = np.asarray(self.prior.effect_mean).reshape(-1)
+        if self.factored:
+            blocks = self.prior.effect_cov_blocks()
+            self._prec0 = sym_inv(blocks)  # (L, d, d)
+            self._h0 = np.einsum("lij,lj->li", self._prec0, mu.reshape(L, d))
+        else:
+            self._prec0 = sym_inv(self.prior.effect_cov_full())  # (Ld, Ld)
+            self._h0 = self._prec0 @ mu
+
+    # ------------------------------------------------------------------ observed mixing rows
+    def _slot_rows(self, slots: np.ndarray, actions: np.ndarray) -> None:
+        """Record the mixing rows of newly allocated ``slots``."""
+        cap = self.store.actions.shape[0]
+        B = self.prior.mixing
+        nnz = np.diff(B.indptr)[actions]
+        width = max(self._width, int(nnz.max(initial=0)))
+        if cap > self._mix_idx.shape[0] or width > self._width:
+            idx = np.zeros((cap, width), dtype=np.int64)
+            val = np.zeros((cap, width))
+            n_old = self._mix_idx.shape[0]
+            idx[:n_old, : self._width] = self._mix_idx
+            val[:n_old, : self._width] = self._mix_val
+            self._mix_idx, self._mix_val, self._width = idx, val, width
+        rows = B[actions]
+        pos = np.repeat(np.arange(len(actions)), np.diff(rows.indptr))
+        within = np.arange(rows.nnz) - rows.indptr[pos]
+        self._mix_idx[slots] = 0
+        self._mix_val[slots] = 0.0
+        self._mix_idx[slots[pos], within] = rows.indices
+        self._mix_val[slots[pos], within] = rows.data
+
+    def _observed_mixing(self) -> sp.csr_matrix:
+        n, w = self.store.n, self._width
+        return sp.csr_matrix(
+            (self._mix_val[:n].ravel(), self._mix_idx[:n].ravel(), np.arange(0, n * w + 1, w)),
+            shape=(n, self.n_effects),
+        )
+
+    def _observed_mix(self, psi: np.ndarray) -> np.ndarray:
+        """Σ_l b_al ψ_l for the observed slots, (n, d), from effects ``psi`` (L, d)."""
+        n = self.store.n
+        return np.einsum("nw,nwd->nd", self._mix_val[:n], psi[self._mix_idx[:n]])
+
+    # ------------------------------------------------------------------ exact recompute
+    def _exact_effects(self):
+        """The effect posterior computed from scratch from the sufficient statistics."""
+        L, d = self.n_effects, self.dim
+        n = self.store.n
+        if n:
+            M, pm = self.store.M_and_pm()
+            Bo = self._observed_mixing()
+        if self.factored:
+            prec = self._prec0.copy()
+            h = self._h0.copy()
+            if n:
+                prec += np.asarray(Bo.power(2).T @ M.reshape(n, d * d)).reshape(L, d, d)
+                h += np.asarray(Bo.T @ pm)
+            return BlockSqrtGaussian.from_precision(prec, h)
+        prec = self._prec0.copy()
+        h = self._h0.copy()
+        if n:
+            F = sp.kron(Bo, sp.identity(d), format="csr")
+            Mb = sp.bsr_matrix((M, np.arange(n), np.arange(n + 1)), shape=(n * d, n * d))
+            prec += (F.T @ (Mb @ F)).toarray()
+            h += F.T @ pm.reshape(-1)
+        return SqrtGaussian.from_precision(0.5 * (prec + prec.T), h)
+
+    def refactor(self) -> None:
+        """Recompute every action covariance and the effect posterior exactly."""
+        self.store.refresh()
+        self.effects = self._exact_effects()
+        self._since_refactor = 0
+
+    # ------------------------------------------------------------------ effects
+    def effect_posterior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean (L, d) and covariance (L·d, L·d) of the effect posterior Q_t."""
+        L, d = self.n_effects, self.dim
+        mean = self.effects.mean.reshape(L, d).copy()
+        if self.factored:
+            cov = np.zeros((L, d, L, d))
+            cov[np.arange(L), :, np.arange(L), :] = self.effects.cov()
+            return mean, cov.reshape(L * d, L * d)
+        return mean, self.effects.cov()
+
+    def _sample_effects(self, rng: np.random.Generator) -> np.ndarray:
+        return self.effects.sample(rng).reshape(self.n_effects, self.dim)
+
+    # ------------------------------------------------------------------ scores
+    def _scores_given(self, x: np.ndarray, psi: np.ndarray):
+        """Mean and variance of x_iᵀ θ_i | Ψ = psi for every action, each (K,)."""
+        B = self.prior.mixing
+        if x.ndim == 1:
+            mean = B @ (psi @ x)
+        else:
+            mean = np.einsum("kd,kd->k", x, B @ psi)
+        var = self.store.prior_var(x, self.n_actions)
+        if self.store.n:
+            var = np.broadcast_to(var, (self.n_actions,)).copy()
+            mo, vo = self.store.observed_scores(x, self._observed_mix(psi))
+            acts = self.store.actions[: self.store.n]
+            mean[acts] = mo
+            var[acts] = vo
+        return mean, var
+
+    def sample_scores(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw Ψ ~ Q_t, then every x_iᵀθ_i | Ψ by the scalar-score shortcut (math.md §2)."""
+        psi = self._sample_effects(rng)
+        mean, var = self._scores_given(x, psi)
+        return mean + np.sqrt(var) * rng.standard_normal(self.n_actions)
+
+    def mean_scores(self, x: np.ndarray) -> np.ndarray:
+        """Posterior mean of x_iᵀθ_i, (K,)."""
+        psi = self.effects.mean.reshape(self.n_effects, self.dim)
+        return self._scores_given(x, psi)[0]
+
+    def score_std(self, x: np.ndarray) -> np.ndarray:
+        """Marginal posterior standard deviation of x_iᵀθ_i, (K,).
+
+        Var = x_iᵀ S_i x_i + g_iᵀ Σ̄ g_i with g_i = Γ_iᵀ P0_i S_i x_i (math.md eq. 16).
+        """
+        K, d, L = self.n_actions, self.dim, self.n_effects
+        psi = self.effects.mean.reshape(L, d)
+        _, var = self._scores_given(x, psi)
+        q = np.broadcast_to(x, (K, d)).copy()  # P0 S x = x for unobserved actions
+        n = self.store.n
+        if n:
+            acts = self.store.actions[:n]
+            v = np.matmul(self.store.S[:n], q[acts][:, :, None])[:, :, 0]
+            q[acts] = np.einsum("nij,nj->ni", self.store.P0_slots(slice(0, n)), v)
+        B = self.prior.mixing.tocoo()
+        if self.factored:
+            cov = self.effects.cov()  # (L, d, d)
+            quad = np.einsum("ei,eij,ej->e", q[B.row], cov[B.col], q[B.row])
+            extra = np.bincount(B.row, weights=B.data**2 * quad, minlength=K)
+        else:
+            rows = np.repeat(B.row, d)
+            cols = (B.col[:, None] * d + np.arange(d)).ravel()
+            vals = (B.data[:, None] * q[B.row]).ravel()
+            Gm = sp.csr_matrix((vals, (rows, cols)), shape=(K, L * d))
+            extra = self.effects.std_along(Gm) ** 2
+        return np.sqrt(np.asarray(var) + extra)
+
+    # ------------------------------------------------------------------ marginals
+    def _mix_cov(self, actions: np.ndarray) -> np.ndarray:
+        """Γ_i Σ̄ Γ_iᵀ for ``actions``, (n, d, d)."""
+        L, d = self.n_effects, self.dim
+        B = self.prior.mixing[actions]
+        if self.factored:
+            return np.asarray(B.power(2) @ self.effects.cov().reshape(L, d * d)).reshape(-1, d, d)
+        C = self.effects.C.reshape(L, d * L * d)
+        out = np.empty((len(actions), d, d))
+        chunk = max(1, 2**21 // (d * L * d))
+        for s in range(0, len(actions), chunk):  # chunks of actions bound the memory
+            GC = np.asarray(B[s : s + chunk] @ C).reshape(-1, d, L * d)
+            out[s : s + chunk] = GC @ np.swapaxes(GC, 1, 2)
+        return out
+
+    def posterior_mean(self) -> np.ndarray:
+        """Marginal posterior mean E[θ_i], (K, d)."""
+        L, d = self.n_effects, self.dim
+        mean = np.asarray(self.prior.mixing @ self.effects.mean.reshape(L, d))
+        n = self.store.n
+        if n:
+            acts = self.store.actions[:n]
+            pc = np.einsum("nij,nj->ni", self.store.P0_slots(slice(0, n)), mean[acts])
+            mean[acts] = np.einsum("nij,nj->ni", self.store.S[:n], pc + self.store.b[:n])
+        return mean
+
+    def posterior_cov(self) -> np.ndarray:
+        """Marginal posterior covariance of θ_i, (K, d, d) (math.md eq. 16)."""
+        K = self.n_actions
+        T = self._mix_cov(np.arange(K))
+        cov = T + self.store.prior_cov(np.arange(K))
+        n = self.store.n
+        if n:
+            acts = self.store.actions[:n]
+            A = self.store.S[:n] @ self.store.P0_slots(slice(0, n))
+            cov[acts] = self.store.S[:n] + A @ T[acts] @ np.swapaxes(A, 1, 2)
+        return 0.5 * (cov + np.swapaxes(cov, 1, 2))
+
+    def sample_parameters(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` joint draws of all θ, (n, K, d): Ψ ~ Q_t, then θ_i | Ψ for every action."""
+        K, L, d = self.n_actions, self.n_effects, self.dim
+        psi = self.effects.sample(rng, n).reshape(n, L, d)
+        mix = np.asarray(self.prior.mixing @ psi.transpose(1, 0, 2).reshape(L, n * d))
+        mix = mix.reshape(K, n, d).transpose(1, 0, 2)  # (n, K, d)
+        chol = np.linalg.cholesky(self.store.prior_cov(np.arange(K)))  # (K, d, d)
+        mean = mix.copy()
+        no = self.store.n
+        if no:
+            acts = self.store.actions[:no]
+            P0 = self.store.P0_slots(slice(0, no))
+            pc = np.einsum("nij,snj->sni", P0, mix[:, acts]) + self.store.b[:no]
+            mean[:, acts] = np.einsum("nij,snj->sni", self.store.S[:no], pc)
+            chol[acts] = np.linalg.cholesky(self.store.S[:no])
+        z = rng.standard_normal((n, K, d))
+        return mean + np.einsum("kij,skj->ski", chol, z)
+
+    # ------------------------------------------------------------------ updates
+    def update(self, x: np.ndarray, a: int, y: float) -> None:
+        """Condition on one observation (x (d,) is the context of action ``a``)."""
+        p = self.store.propose(a, x, y)
+        B = self.prior.mixing
+        lo, hi = B.indptr[a], B.indptr[a + 1]
+        idx, bval = B.indices[lo:hi], B.data[lo:hi]
+        new_effects = None
+        if len(idx):
+            u = bval[:, None] * p["w"]
+            dh = bval[:, None] * p["dpm"]
+            if self.factored:
+                new_effects = self.effects.proposed_rank_one(idx, u, dh)
+            else:
+                rows = (idx[:, None] * self.dim + np.arange(self.dim)).ravel()
+                new_effects = self.effects.proposed_rank_one(rows, u.ravel(), dh.ravel())
+        # commit: nothing below can fail on valid input
+        was_new = self.store.slot_of[a] < 0
+        slot = self.store.commit(p)
+        if was_new:
+            self._slot_rows(np.array([slot]), np.array([a]))
+        if new_effects is not None:
+            self.effects.commit(*new_effects)
+        self.n_updates += 1
+        self._since_refactor += 1
+        if self.refactor_every and self._since_refactor >= self.refactor_every:
+            self.refactor()
+
+    def update_batch(self, X: np.ndarray, A: np.ndarray, Y: np.ndarray) -> None:
+        """Condition on a batch exactly: X (n, d) contexts of the actions A (n,), rewards Y (n,).
+
+        Touched actions are recomputed exactly in one batched pass; the effect posterior gets
+        one low-rank update (joint) or is recomputed exactly when that is cheaper.
+        """
+        if len(A) == 0:
+            return
+        p = self.store.propose_batch(A, X, Y)
+        U = p["U"]
+        L, d = self.n_effects, self.dim
+        lowrank = None
+        if not self.factored and len(U) * d < (L * d) // 2:
+            lam, V = np.linalg.eigh(p["dM"])
+            W = V * np.sqrt(np.clip(lam, 0.0, None))[:, None, :]  # dM = W Wᵀ
+            Bu = self.prior.mixing[U].toarray()  # (u, L)
+            Ueff = np.einsum("jl,jdk->ldjk", Bu, W).reshape(L * d, -1)
+            dh = (Bu.T @ p["dpm"]).reshape(-1)
+            try:
+                lowrank = self.effects.proposed_lowrank(Ueff, dh)
+            except NotPositiveDefiniteError:  # pragma: no cover - an update never downdates
+                lowrank = None
+        # commit
+        new = self.store.slot_of[U] < 0
+        slots = self.store.commit_batch(p)
+        if np.any(new):
+            self._slot_rows(slots[new], U[new])
+        self.n_updates += len(A)
+        if lowrank is not None:
+            self.effects.commit(*lowrank)
+            self._since_refactor += len(A)
+            if self.refactor_every and self._since_refactor >= self.refactor_every:
+                self.refactor()
+        else:
+            self.effects = self._exact_effects()
+
+    # ------------------------------------------------------------------ catalogue
+    def add_action(self, mixing_row: np.ndarray, action_cov: np.ndarray | None = None) -> int:
+        """Append an action with its mixing row (L,); returns its index."""
+        prior = self.prior.with_action(mixing_row, action_cov)
+        self.prior = prior
+        self.n_actions = prior.n_actions
+        self.store.set_action_cov(np.asarray(prior.action_cov))
+        self.store.set_n_actions(prior.n_actions)
+        return self.n_actions - 1
+
+    # ------------------------------------------------------------------ persistence
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        cfg = {
+            "noise_std": self.noise_std,
+            "factored": self.factored,
+            "refactor_every": self.refactor_every,
+            "since_refactor": self._since_refactor,
+            "n_updates": self.n_updates,
+            "width": self._width,
+        }
+        arrays = prior_arrays(self.prior)
+        arrays.update({f"store.{k}": v for k, v in self.store.state().items()})
+        n = self.store.n
+        arrays["mix_idx"] = self._mix_idx[:n].copy()
+        arrays["mix_val"] = self._mix_val[:n].copy()
+        arrays["effects.C"] = self.effects.C
+        arrays["effects.h"] = self.effects.h
+        arrays["effects.mean"] = self.effects.mean
+        return cfg, arrays
+
+    @classmethod
+    def from_state(cls, cfg: dict[str, Any], arrays: dict[str, np.ndarray]) -> MixedEffectModel:
+        prior = prior_from_arrays(arrays)
+        model = cls(prior, cfg["noise_std"], cfg["factored"], cfg["refactor_every"])
+        model.store.load_state(
+            {k[len("store.") :]: v for k, v in arrays.items() if k.startswith("store.")}
+        )
+        n = model.store.n
+        cap = model.store.actions.shape[0]
+        model._width = int(cfg["width"])
+        model._mix_idx = np.zeros((cap, model._width), dtype=np.int64)
+        model._mix_val = np.zeros((cap, model._width))
+        model._mix_idx[:n] = arrays["mix_idx"]
+        model._mix_val[:n] = arrays["mix_val"]
+        model.effects.C = arrays["effects.C"].copy()
+        model.effects.h = arrays["effects.h"].copy()
+        model.effects.mean = arrays["effects.mean"].copy()
+        model._since_refactor = int(cfg["since_refactor"])
+        model.n_updates = int(cfg["n_updates"])
+        return model
+
+
+def prior_arrays(prior: MixedEffectPrior) -> dict[str, np.ndarray]:
+    """The arrays that define a :class:`MixedEffectPrior` (mixing as CSR parts)."""
+    B = prior.mixing
+    return {
+        "prior.effect_mean": np.asarray(prior.effect_mean),
+        "prior.effect_cov": np.asarray(prior.effect_cov),
+        "prior.mixing.data": B.data,
+        "prior.mixing.indices": B.indices.astype(np.int64),
+        "prior.mixing.indptr": B.indptr.astype(np.int64),
+        "prior.mixing.shape": np.asarray(B.shape, dtype=np.int64),
+        "prior.action_cov": np.asarray(prior.action_cov),
+    }
+
+
+def prior_from_arrays(arrays: dict[str, np.ndarray]) -> MixedEffectPrior:
+    shape = tuple(int(s) for s in arrays["prior.mixing.shape"])
+    B = sp.csr_matrix(
+        (
+            arrays["prior.mixing.data"],
+            arrays["prior.mixing.indices"],
+            arrays["prior.mixing.indptr"],
+        ),
+        shape=shape,
+    )
+    return MixedEffectPrior(
+        arrays["prior.effect_mean"], arrays["prior.effect_cov"], B, arrays["prior.action_cov"]
+    )
