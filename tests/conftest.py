@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from mixedts import MixedEffectPrior  # noqa: E402
+from mixedts import MixedEffectPrior
 
 
 def make_prior(

@@ -90,7 +90,7 @@ def factored_oracle(prior, noise_std, X, A, Y):
 
 def independent_oracle(prior_mean, prior_cov, noise_std, X, A, Y):
     """Per-action Bayesian linear regression written plainly."""
-    K, d = prior_mean.shape
+    K = prior_mean.shape[0]
     means, covs = [], []
     for i in range(K):
         S0 = prior_cov if prior_cov.ndim == 2 else prior_cov[i]

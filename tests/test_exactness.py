@@ -4,10 +4,10 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import make_prior
-from oracles import factored_oracle, independent_oracle, joint_oracle
 
+from conftest import make_prior
 from mixedts import FactoredMeTS, HierTS, JointTS, LinTS, MeTS
+from oracles import factored_oracle, independent_oracle, joint_oracle
 
 RTOL = 1e-9
 
@@ -24,7 +24,7 @@ def rel_err(a, b):
 
 def run_policy(policy, rng, n, per_action_context, K, d, batch=False):
     X, A, Y, Xfull = [], [], [], []
-    for t in range(n):
+    for _ in range(n):
         x = rng.uniform(-1, 1, (K, d)) if per_action_context else rng.uniform(-1, 1, d)
         a = policy.select(x)
         y = rng.normal()
@@ -75,10 +75,12 @@ def test_update_batch_matches_oracle(mixing, per_action_context):
     prior = make_prior(3, K, L, d, mixing, "per-action", "full")
     for cls in (MeTS, FactoredMeTS, JointTS):
         policy = cls(prior, noise_std=0.8, seed=0)
-        X, A, Y = run_policy(policy, np.random.default_rng(7), 3, per_action_context, K, d,
-                             batch=True)  # small batch: the low-rank path
-        X2, A2, Y2 = run_policy(policy, np.random.default_rng(8), 200, per_action_context, K, d,
-                                batch=True)  # large batch: the exact recompute path
+        X, A, Y = run_policy(
+            policy, np.random.default_rng(7), 3, per_action_context, K, d, batch=True
+        )  # small batch: the low-rank path
+        X2, A2, Y2 = run_policy(
+            policy, np.random.default_rng(8), 200, per_action_context, K, d, batch=True
+        )  # large batch: the exact recompute path
         X, A, Y = np.concatenate([X, X2]), np.concatenate([A, A2]), np.concatenate([Y, Y2])
         if cls is FactoredMeTS:
             m, c = factored_oracle(prior, 0.8, X, A, Y)

@@ -18,7 +18,7 @@ class ValidationError(ValueError):
 
 
 def as_generator(seed: Any) -> np.random.Generator:
-    """Return a ``numpy.random.Generator`` from ``None``, an int, a ``SeedSequence`` or a Generator."""
+    """A ``numpy.random.Generator`` from ``None``, an int, a ``SeedSequence`` or a Generator."""
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is None or isinstance(seed, (numbers.Integral, np.random.SeedSequence)):
@@ -106,8 +106,10 @@ def check_actions(A: Any, n_actions: int, name: str = "A") -> np.ndarray:
     if arr.ndim != 1:
         raise ValidationError(f"{name} must be one-dimensional, got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(
-            arr == np.round(arr)
+        if (
+            np.issubdtype(arr.dtype, np.floating)
+            and np.all(np.isfinite(arr))
+            and np.all(arr == np.round(arr))
         ):
             arr = arr.astype(np.int64)
         else:

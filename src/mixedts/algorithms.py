@@ -15,7 +15,7 @@ from . import _validation as V
 from .models.independent import IndependentGaussianModel
 from .models.joint import JointGaussianModel
 from .models.mixed_effect import MixedEffectModel
-from .policies import DecisionRule, ThompsonSampling, UCB, argmax_active
+from .policies import UCB, DecisionRule, ThompsonSampling, argmax_active
 from .priors import MixedEffectPrior
 
 

@@ -103,7 +103,9 @@ def load(path):
     if meta.get("format") != FORMAT:
         raise CorruptFileError(f"{path} is not a mixedts policy file")
     if meta.get("version") != VERSION:
-        raise CorruptFileError(f"{path} has format version {meta.get('version')}, expected {VERSION}")
+        raise CorruptFileError(
+            f"{path} has format version {meta.get('version')}, expected {VERSION}"
+        )
     digests = meta.get("digests", {})
     if set(digests) != set(data):
         raise CorruptFileError(f"{path} is missing or has extra arrays")
@@ -116,8 +118,9 @@ def load(path):
         model_arrays = {k[len("model.") :]: v for k, v in data.items() if k.startswith("model.")}
         model = model_cls.from_state(meta["model_config"], model_arrays)
         policy = ContextualBandit.__new__(policy_cls)
-        ContextualBandit.__init__(policy, model, rule_from_config(meta["rule"]),
-                                  _rng_from_state(meta["rng"]))
+        ContextualBandit.__init__(
+            policy, model, rule_from_config(meta["rule"]), _rng_from_state(meta["rng"])
+        )
         policy.active = data["policy.active"].astype(bool).copy()
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptFileError(f"{path} could not be rebuilt: {exc}") from None

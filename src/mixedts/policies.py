@@ -1,4 +1,4 @@
-"""Decision rules: turn a model's scores into an action. A rule never touches posterior internals."""
+"""Decision rules: turn scores into an action; a rule never touches posterior internals."""
 
 from __future__ import annotations
 

@@ -56,7 +56,9 @@ class MixedEffectPrior:
         mean = as_float_array(self.effect_mean, "effect_mean", ndim=2)
         L, d = mean.shape
         if L < 1 or d < 1:
-            raise ValidationError(f"effect_mean must have shape (L, d) with L, d >= 1, got {mean.shape}")
+            raise ValidationError(
+                f"effect_mean must have shape (L, d) with L, d >= 1, got {mean.shape}"
+            )
         cov = as_float_array(self.effect_cov, "effect_cov", ndim=(2, 3))
         if cov.ndim == 3:
             check_shape(cov, (L, d, d), "effect_cov")

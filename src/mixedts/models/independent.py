@@ -142,7 +142,9 @@ class IndependentGaussianModel:
 
     @classmethod
     def from_state(cls, cfg: dict[str, Any], arrays: dict[str, np.ndarray]):
-        model = cls(arrays["prior_mean"], arrays["prior_cov"], cfg["noise_std"], cfg["refactor_every"])
+        model = cls(
+            arrays["prior_mean"], arrays["prior_cov"], cfg["noise_std"], cfg["refactor_every"]
+        )
         model.store.load_state(
             {k[len("store.") :]: v for k, v in arrays.items() if k.startswith("store.")}
         )

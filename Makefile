@@ -1,0 +1,44 @@
+# Every target creates .venv and installs what it needs on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test lint bench bench-quick clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(VENV)/.demo-installed: pyproject.toml | $(PY)
+	$(PIP) install -e ".[experiments]"
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(PY)
+	$(PIP) install -e ".[experiments,test]"
+	touch $@
+
+demo: $(VENV)/.demo-installed
+	$(VENV)/bin/mixedts demo
+
+test: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m pytest
+
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check src tests benchmarks
+
+# Benchmarks run in their own environment, with the peer libraries installed there only.
+.venv-bench/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip --disable-pip-version-check -q install -e ".[bench]"
+	touch $@
+
+bench: .venv-bench/.installed
+	.venv-bench/bin/python benchmarks/bench_rounds.py
+
+bench-quick: .venv-bench/.installed
+	.venv-bench/bin/python benchmarks/bench_rounds.py --quick
+
+clean:
+	rm -rf $(VENV) .venv-bench build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis

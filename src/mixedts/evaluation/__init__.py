@@ -1,0 +1,5 @@
+"""Run policies against environments and measure regret."""
+
+from .simulate import run_policy
+
+__all__ = ["run_policy"]
