@@ -33,9 +33,14 @@ def as_generator(seed: Any) -> np.random.Generator:
 def as_float_array(value: Any, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
     """Convert to a finite float64 array, checking its number of dimensions."""
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+        is_complex = np.iscomplexobj(raw)
+        if not is_complex:
+            arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{name} must be numeric: {exc}") from None
+    if is_complex:  # a cast would silently drop the imaginary part
+        raise ValidationError(f"{name} must be real, got complex values")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if arr.ndim not in allowed:

@@ -127,3 +127,8 @@ def stacked_matvec(S: np.ndarray, x: np.ndarray) -> np.ndarray:
     if x.ndim == 1:
         return (S.reshape(K * d, d) @ x).reshape(K, d)
     return np.matmul(S, x[:, :, None])[:, :, 0]
+
+
+def rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products of two (n, d) arrays, (n,)."""
+    return np.einsum("ij,ij->i", a, b)

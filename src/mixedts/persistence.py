@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import ValidationError
+from ._validation import ValidationError, check_int, check_positive
 
 FORMAT = "mixedts-policy"
 VERSION = 1
@@ -34,17 +34,26 @@ def _digest(arr: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def _jsonable(value: Any) -> Any:
+    """Bit-generator states hold numpy arrays and integers (MT19937, Philox): make them JSON."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    return value
+
+
 def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    return rng.bit_generator.state
+    return _jsonable(rng.bit_generator.state)
 
 
 def _rng_from_state(state: dict[str, Any]) -> np.random.Generator:
     name = state["bit_generator"]
-    bitgen_cls = getattr(np.random, name, None)
-    if bitgen_cls is None:
+    bitgen_cls = getattr(np.random, str(name), None)
+    if not (isinstance(bitgen_cls, type) and issubclass(bitgen_cls, np.random.BitGenerator)):
         raise CorruptFileError(f"unknown bit generator {name!r} in saved file")
     bitgen = bitgen_cls()
-    bitgen.state = state
+    bitgen.state = state  # the setters accept lists where the state holds arrays
     return np.random.Generator(bitgen)
 
 
@@ -66,11 +75,16 @@ def save_policy(policy, path) -> None:
         "rng": _rng_state(policy.rng),
         "digests": {k: _digest(v) for k, v in arrays.items()},
     }
+    meta_json = json.dumps(meta)  # fails (if it does) before any file is touched
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, __meta__=np.array(meta_json), **arrays)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def load(path):
@@ -90,7 +104,13 @@ def load(path):
     if not path.exists():
         raise FileNotFoundError(f"no saved policy at {path}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        raise CorruptFileError(f"{path} is not a readable mixedts policy file: {exc}") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
+        raise CorruptFileError(f"{path} is not a mixedts policy file (a single array, not .npz)")
+    try:
+        with loaded as npz:
             data = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
         raise CorruptFileError(f"{path} is not a readable mixedts policy file: {exc}") from None
@@ -100,14 +120,14 @@ def load(path):
         meta = json.loads(str(data.pop("__meta__")))
     except json.JSONDecodeError as exc:
         raise CorruptFileError(f"{path} has unreadable metadata: {exc}") from None
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CorruptFileError(f"{path} is not a mixedts policy file")
     if meta.get("version") != VERSION:
         raise CorruptFileError(
             f"{path} has format version {meta.get('version')}, expected {VERSION}"
         )
     digests = meta.get("digests", {})
-    if set(digests) != set(data):
+    if not isinstance(digests, dict) or set(digests) != set(data):
         raise CorruptFileError(f"{path} is missing or has extra arrays")
     for k, v in data.items():
         if _digest(v) != digests[k]:
@@ -116,12 +136,15 @@ def load(path):
         policy_cls = POLICY_CLASSES[meta["policy"]]
         model_cls = MODEL_CLASSES[meta["model"]]
         model_arrays = {k[len("model.") :]: v for k, v in data.items() if k.startswith("model.")}
-        model = model_cls.from_state(meta["model_config"], model_arrays)
+        cfg = meta["model_config"]
+        check_positive(cfg["noise_std"], "noise_std")  # the metadata carries no digest
+        check_int(cfg["refactor_every"], "refactor_every")
+        model = model_cls.from_state(cfg, model_arrays)
         policy = ContextualBandit.__new__(policy_cls)
         ContextualBandit.__init__(
             policy, model, rule_from_config(meta["rule"]), _rng_from_state(meta["rng"])
         )
         policy.active = data["policy.active"].astype(bool).copy()
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CorruptFileError(f"{path} could not be rebuilt: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise CorruptFileError(f"{path} could not be rebuilt: {exc!r}") from None
     return policy

@@ -173,12 +173,18 @@ class MixedEffectPrior:
 
     def with_action(self, mixing_row: np.ndarray, action_cov: np.ndarray | None = None):
         """A new prior with one more action appended (used by ``add_action``)."""
-        row = check_mixing(np.atleast_2d(mixing_row), n_effects=self.n_effects, name="mixing_row")
+        if not sp.issparse(mixing_row):  # a (1, L) sparse row is accepted as it is
+            mixing_row = np.atleast_2d(mixing_row)
+        row = check_mixing(mixing_row, n_effects=self.n_effects, name="mixing_row")
         if row.shape[0] != 1:
             raise ValidationError(f"mixing_row must be one row of length {self.n_effects}")
         mixing = sp.vstack([self.mixing, row], format="csr")
         if self.shared_action_cov:
-            if action_cov is not None and not np.allclose(action_cov, self.action_cov):
+            same = action_cov is None or (
+                np.shape(action_cov) == self.action_cov.shape
+                and np.allclose(as_float_array(action_cov, "action_cov"), self.action_cov)
+            )
+            if not same:
                 raise ValidationError(
                     "action_cov: this prior shares one Σ0 across actions; pass None"
                 )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..linalg import batched_quadratic, stacked_matvec, sym_inv
+from ..linalg import batched_quadratic, rowdot, stacked_matvec, sym_inv
 
 _SLOT_ARRAYS = ("actions", "counts", "G", "b", "S", "m")
 
@@ -247,34 +247,43 @@ class ActionStore:
         if self.shared:
             if x.ndim == 1:
                 return float(x @ self.action_cov @ x)
-            return np.einsum("kd,kd->k", x @ self.action_cov, x)
+            return rowdot(x @ self.action_cov, x)
         if x.ndim == 1:
             return batched_quadratic(self.action_cov, x)
-        return np.einsum("kd,kd->k", stacked_matvec(self.action_cov, x), x)
+        return rowdot(stacked_matvec(self.action_cov, x), x)
 
     def observed_scores(self, x: np.ndarray, prior_means: np.ndarray):
         """Mean and variance of ``x_aᵀ θ_a | c_a`` for the observed slots.
 
+        ``x_aᵀ S_a (P0 c_a + b_a) = (P0 S_a x_a)·c_a + x_a·m_a``: one pass over the stacked
+        ``S`` (the benchmark floor) plus a few passes over (n, d) arrays.
+
         Parameters
         ----------
         x : (d,) shared or (K, d) per action
-        prior_means : (n, d)
-            The conditional prior mean c_a of each observed slot.
+        prior_means : (n, d) array, or a sparse (n, L) mixing matrix paired with effects
+            The conditional prior mean c_a of each observed slot, given as ``prior_means`` or
+            as the product ``mixing @ effects`` (``prior_means=(mixing, effects)``).
 
         Returns
         -------
         mean, var : (n,)
         """
         n = self.n
-        xo = x if x.ndim == 1 else x[self.actions[:n]]
-        v = stacked_matvec(self.S[:n], xo)
-        if self.shared:
-            pc = prior_means @ self.P0
+        if x.ndim == 1:
+            v = stacked_matvec(self.S[:n], x)
+            var = v @ x
+            xm = self.m[:n] @ x
         else:
-            pc = np.einsum("nij,nj->ni", self.P0s[:n], prior_means)
-        mean = np.einsum("ni,ni->n", v, pc + self.b[:n])
-        var = v @ xo if x.ndim == 1 else np.einsum("ni,ni->n", v, xo)
-        return mean, var
+            xo = x[self.actions[:n]]
+            v = stacked_matvec(self.S[:n], xo)
+            var = rowdot(v, xo)
+            xm = rowdot(self.m[:n], xo)
+        q = v @ self.P0 if self.shared else stacked_matvec(self.P0s[:n], v)  # P0 S x
+        if isinstance(prior_means, tuple):
+            mixing, effects = prior_means
+            prior_means = mixing @ effects
+        return rowdot(q, prior_means) + xm, var
 
     # ------------------------------------------------------------------ persistence
     def state(self) -> dict[str, np.ndarray]:

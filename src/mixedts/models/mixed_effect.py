@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..linalg import NotPositiveDefiniteError, sym_inv
+from ..linalg import NotPositiveDefiniteError, rowdot, sym_inv
 from ..priors import MixedEffectPrior
 from .actions import ActionStore
 from .gaussian import BlockSqrtGaussian, SqrtGaussian
@@ -63,6 +63,7 @@ class MixedEffectModel:
         self._width = max(1, int(np.diff(prior.mixing.indptr).max(initial=0)))
         self._mix_idx = np.zeros((16, self._width), dtype=np.int64)
         self._mix_val = np.zeros((16, self._width))
+        self._csr_key: tuple | None = None
 
     # ------------------------------------------------------------------ prior terms
     def _init_prior_terms(self) -> None:
@@ -97,18 +98,21 @@ class MixedEffectModel:
         self._mix_val[slots] = 0.0
         self._mix_idx[slots[pos], within] = rows.indices
         self._mix_val[slots[pos], within] = rows.data
+        self._csr_key = None
 
     def _observed_mixing(self) -> sp.csr_matrix:
+        """Mixing rows of the observed slots as CSR (n, L), sharing the padded buffers."""
         n, w = self.store.n, self._width
-        return sp.csr_matrix(
-            (self._mix_val[:n].ravel(), self._mix_idx[:n].ravel(), np.arange(0, n * w + 1, w)),
-            shape=(n, self.n_effects),
-        )
-
-    def _observed_mix(self, psi: np.ndarray) -> np.ndarray:
-        """Σ_l b_al ψ_l for the observed slots, (n, d), from effects ``psi`` (L, d)."""
-        n = self.store.n
-        return np.einsum("nw,nwd->nd", self._mix_val[:n], psi[self._mix_idx[:n]])
+        key = (n, w, self._mix_val.ctypes.data)
+        if self._csr_key != key:
+            self._csr = sp.csr_matrix(
+                (self._mix_val[:n].reshape(-1), self._mix_idx[:n].reshape(-1),
+                 np.arange(0, n * w + 1, w)),
+                shape=(n, self.n_effects),
+                copy=False,
+            )
+            self._csr_key = key
+        return self._csr
 
     # ------------------------------------------------------------------ exact recompute
     def _exact_effects(self):
@@ -161,11 +165,11 @@ class MixedEffectModel:
         if x.ndim == 1:
             mean = B @ (psi @ x)
         else:
-            mean = np.einsum("kd,kd->k", x, B @ psi)
+            mean = rowdot(x, B @ psi)
         var = self.store.prior_var(x, self.n_actions)
         if self.store.n:
             var = np.broadcast_to(var, (self.n_actions,)).copy()
-            mo, vo = self.store.observed_scores(x, self._observed_mix(psi))
+            mo, vo = self.store.observed_scores(x, (self._observed_mixing(), psi))
             acts = self.store.actions[: self.store.n]
             mean[acts] = mo
             var[acts] = vo
@@ -373,6 +377,7 @@ class MixedEffectModel:
         model._mix_val = np.zeros((cap, model._width))
         model._mix_idx[:n] = arrays["mix_idx"]
         model._mix_val[:n] = arrays["mix_val"]
+        model._csr_key = None
         model.effects.C = arrays["effects.C"].copy()
         model.effects.h = arrays["effects.h"].copy()
         model.effects.mean = arrays["effects.mean"].copy()
