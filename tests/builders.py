@@ -12,7 +12,7 @@ import json
 import numpy as np
 
 from conftest import make_prior
-from mixedts import FactoredMeTS, HierTS, JointTS, LinTS, LinUCB, MeTS
+from mixedts import GLMTS, UCBGLM, FactoredMeTS, HierTS, JointTS, LinTS, LinUCB, MeTS
 
 K, L, D = 7, 2, 3
 NOISE = 0.8
@@ -28,8 +28,29 @@ POLICY_NAMES = [
 ]
 
 
+GLM_NAMES = [
+    "MeTS-GLM",
+    "MeTS-GLM-minibatch",
+    "MeTS-GLM-online",
+    "FactoredMeTS-GLM",
+    "GLMTS",
+    "GLMTS-diagonal",
+    "UCBGLM",
+]
+
+
 def build(name: str, seed: int = 0, K: int = K, L: int = L, d: int = D, refactor_every=5000):
     """A fresh (unwarmed) policy of the named kind."""
+    if name in GLM_NAMES:
+        prior = make_prior(seed, K, L, d, "dense", "shared", "full")
+        if name == "UCBGLM":
+            return UCBGLM(K, d, alpha=1.0, seed=seed + 100)
+        if name.startswith("GLMTS"):
+            return GLMTS.from_prior(prior, diagonal=name.endswith("diagonal"), seed=seed + 100)
+        cls = FactoredMeTS if name.startswith("Factored") else MeTS
+        method = name.split("-")[-1] if name.endswith(("minibatch", "online")) else "exact"
+        return cls(prior, seed=seed + 100, likelihood="logistic", laplace=method,
+                   laplace_batch=5, refactor_every=refactor_every)
     if name == "MeTS":
         prior = make_prior(seed, K, L, d, "dense", "shared", "full")
         return MeTS(prior, NOISE, seed=seed + 100, refactor_every=refactor_every)
@@ -62,7 +83,10 @@ def play(policy, rng: np.random.Generator, n: int, per_action_context: bool = Fa
     for _ in range(n):
         x = rng.uniform(-1, 1, (K, d)) if per_action_context else rng.uniform(-1, 1, d)
         a = policy.select(x)
-        policy.update(x, a, float(rng.normal()))
+        if policy.likelihood.name == "logistic":
+            policy.update(x, a, float(rng.uniform() < 0.5))
+        else:
+            policy.update(x, a, float(rng.normal()))
         out.append(a)
     return out
 

@@ -104,3 +104,38 @@ def independent_oracle(prior_mean, prior_cov, noise_std, X, A, Y):
         means.append(cov @ lin)
         covs.append(cov)
     return np.array(means), np.array(covs)
+
+
+def joint_oracle_from_stats(prior, G, b):
+    """The exact (Ψ, Θ) posterior when action i contributes precision G[i] and linear term b[i].
+
+    For GLM rewards G[i] = G^LAP_i and b[i] = G^LAP_i μ^LAP_i (math.md §4): the Laplace plug-in
+    makes the mixed-effect posterior exactly this Gaussian.
+    """
+    L, d, K = prior.n_effects, prior.dim, prior.n_actions
+    B = prior.mixing.toarray()
+    Gamma = np.kron(B, np.eye(d))
+    acov = np.asarray(prior.action_cov)
+    blocks = np.broadcast_to(acov, (K, d, d)) if acov.ndim == 2 else acov
+    D = np.linalg.inv(block_diag_dense(np.asarray(blocks)))
+    P_psi = np.linalg.inv(prior.effect_cov_full())
+    n = (L + K) * d
+    prec = np.zeros((n, n))
+    prec[: L * d, : L * d] = P_psi + Gamma.T @ D @ Gamma
+    prec[: L * d, L * d :] = -Gamma.T @ D
+    prec[L * d :, : L * d] = -D @ Gamma
+    prec[L * d :, L * d :] = D + block_diag_dense(G)
+    h = np.zeros(n)
+    h[: L * d] = P_psi @ np.asarray(prior.effect_mean).reshape(-1)
+    h[L * d :] = b.reshape(-1)
+    cov = np.linalg.inv(prec)
+    mean = cov @ h
+    theta_cov = cov[L * d :, L * d :]
+    return {
+        "effect_mean": mean[: L * d].reshape(L, d),
+        "effect_cov": cov[: L * d, : L * d],
+        "action_mean": mean[L * d :].reshape(K, d),
+        "action_cov": np.stack(
+            [theta_cov[i * d : (i + 1) * d, i * d : (i + 1) * d] for i in range(K)]
+        ),
+    }

@@ -2,6 +2,8 @@
 
 from ._validation import ValidationError
 from .algorithms import (
+    GLMTS,
+    UCBGLM,
     ContextualBandit,
     FactoredMeTS,
     HierTS,
@@ -16,6 +18,8 @@ from .priors import MixedEffectPrior
 __version__ = "0.1.0"
 
 __all__ = [
+    "GLMTS",
+    "UCBGLM",
     "ContextualBandit",
     "CorruptFileError",
     "FactoredMeTS",

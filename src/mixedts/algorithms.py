@@ -12,11 +12,31 @@ from typing import Any
 import numpy as np
 
 from . import _validation as V
+from .likelihoods import Gaussian, Likelihood, get_likelihood
+from .models.glm import DiagonalLaplaceModel, GLMUCBModel
 from .models.independent import IndependentGaussianModel
 from .models.joint import JointGaussianModel
+from .models.laplace import METHODS
 from .models.mixed_effect import MixedEffectModel
 from .policies import UCB, DecisionRule, ThompsonSampling, argmax_active
 from .priors import MixedEffectPrior
+
+_GAUSSIAN = Gaussian()
+
+
+def glm_options(
+    likelihood: str | Likelihood, laplace: str, laplace_batch: int, ridge: float, binarize: bool
+) -> tuple[Likelihood, dict[str, Any]]:
+    """Validate the likelihood options shared by every policy that accepts them."""
+    lik = get_likelihood(likelihood, binarize=bool(binarize))
+    if laplace not in METHODS:
+        raise V.ValidationError(f"laplace must be one of {METHODS}, got {laplace!r}")
+    options = {
+        "method": laplace,
+        "batch_size": V.check_int(laplace_batch, "laplace_batch", low=1),
+        "ridge": V.check_positive(ridge, "ridge"),
+    }
+    return lik, options
 
 
 class ContextualBandit:
@@ -69,22 +89,32 @@ class ContextualBandit:
         return out
 
     # ------------------------------------------------------------------ feedback
-    def _check_reward(self, y: float, name: str) -> None:
-        """Hook for likelihoods with a restricted range (Gaussian: any finite value)."""
+    @property
+    def likelihood(self) -> Likelihood:
+        """The reward likelihood of the model (Gaussian unless a GLM was asked for)."""
+        return getattr(self.model, "likelihood", _GAUSSIAN)
+
+    def _rewards(self, Y: np.ndarray, name: str) -> np.ndarray:
+        """Check rewards against the likelihood (raises before any state changes), then apply
+        the documented Bernoulli conversion of fractional rewards when ``binarize=True``."""
+        Y = self.likelihood.check_rewards(Y, name)
+        if getattr(self.likelihood, "binarize", False):
+            Y = self.rng.binomial(1, Y).astype(np.float64)
+        return Y
 
     def update(self, x, a, y) -> None:
         """Condition on reward ``y`` of action ``a`` in context ``x`` ((d,) or (K, d))."""
         x = V.check_context(x, self.n_actions, self.dim)
         a = V.check_action(a, self.n_actions)
-        y = V.check_reward(y)
-        self._check_reward(np.asarray([y]), "y")
+        y = self._rewards(np.array([V.check_reward(y)]), "y")[0]
         xa = x if x.ndim == 1 else x[a]
-        self.model.update(np.ascontiguousarray(xa), a, y)
+        self.model.update(np.ascontiguousarray(xa), a, float(y), rng=self.rng)
 
     def update_batch(self, X, A, Y) -> None:
         """Condition on n rewards at once (delayed or logged feedback).
 
-        ``X`` (n, d) or (n, K, d), ``A`` (n,), ``Y`` (n,). Equivalent to n calls of ``update``.
+        ``X`` (n, d) or (n, K, d), ``A`` (n,), ``Y`` (n,). Equivalent to n calls of ``update``
+        (exactly for Gaussian rewards; GLM rewards get one joint Laplace refit).
         """
         X = V.check_contexts(X, self.n_actions, self.dim)
         A = V.check_actions(A, self.n_actions)
@@ -93,9 +123,9 @@ class ContextualBandit:
             raise V.ValidationError(
                 f"X, A and Y must have the same length, got {len(X)}, {len(A)}, {len(Y)}"
             )
-        self._check_reward(Y, "Y")
+        Y = self._rewards(Y, "Y")
         Xa = X if X.ndim == 2 else X[np.arange(len(A)), A]
-        self.model.update_batch(np.ascontiguousarray(Xa), A, Y)
+        self.model.update_batch(np.ascontiguousarray(Xa), A, Y, rng=self.rng)
 
     # ------------------------------------------------------------------ catalogue
     def retire_action(self, i) -> None:
@@ -173,6 +203,19 @@ class MeTS(_MixedMixin, ContextualBandit):
     seed : int, SeedSequence or numpy Generator, optional
     refactor_every : int
         Exact recompute after this many incremental updates (bounds rounding drift).
+    likelihood : {"gaussian", "logistic"} or Likelihood
+        ``"logistic"`` gives meTS-GLM: Bernoulli rewards with a sigmoid link, each action's
+        likelihood Laplace-approximated (math.md §4). Rewards must then be 0 or 1.
+    laplace : {"exact", "minibatch", "online"}
+        How the Laplace mode is refitted after each observation (see
+        :mod:`mixedts.models.laplace`): the whole history (default), a random minibatch of
+        ``laplace_batch`` rows (the authors' scheme; cost independent of the horizon) or one
+        Newton step (cheap streaming).
+    ridge : float
+        The fit's ridge, which keeps the mode finite on separable data (the paper: 1e-3).
+    binarize : bool
+        Accept rewards in [0, 1] and replace each by a Bernoulli(y) draw from the policy's
+        generator (logistic only).
 
     Examples
     --------
@@ -197,12 +240,18 @@ class MeTS(_MixedMixin, ContextualBandit):
         noise_std: float = 1.0,
         seed=None,
         refactor_every: int = 5000,
+        likelihood: str | Likelihood = "gaussian",
+        laplace: str = "exact",
+        laplace_batch: int = 30,
+        ridge: float = 1e-3,
+        binarize: bool = False,
     ) -> None:
         if not isinstance(prior, MixedEffectPrior):
             raise V.ValidationError("prior must be a MixedEffectPrior")
         noise_std = V.check_positive(noise_std, "noise_std")
         refactor_every = V.check_int(refactor_every, "refactor_every", low=0)
-        model = MixedEffectModel(prior, noise_std, self._factored, refactor_every)
+        lik, options = glm_options(likelihood, laplace, laplace_batch, ridge, binarize)
+        model = MixedEffectModel(prior, noise_std, self._factored, refactor_every, lik, options)
         super().__init__(model, ThompsonSampling(), seed)
 
     @property
@@ -240,12 +289,13 @@ class HierTS(MeTS):
         noise_std: float = 1.0,
         seed=None,
         refactor_every: int = 5000,
+        **likelihood_options,
     ) -> None:
         n_actions = V.check_int(n_actions, "n_actions", low=1)
         mean = V.as_float_array(effect_mean, "effect_mean", ndim=1)
         cov = V.as_float_array(effect_cov, "effect_cov", ndim=2)
         prior = MixedEffectPrior(mean[None], cov[None], np.ones((n_actions, 1)), action_cov)
-        super().__init__(prior, noise_std, seed, refactor_every)
+        super().__init__(prior, noise_std, seed, refactor_every, **likelihood_options)
 
     def add_action(self, action_cov=None) -> int:  # type: ignore[override]
         """Append an action (its mixing weight is 1)."""
@@ -308,15 +358,28 @@ class LinTS(_IndependentMixin, ContextualBandit):
     prior_mean : (K, d)
     prior_cov : (d, d) shared or (K, d, d) per action
     noise_std : float
+    likelihood, laplace, laplace_batch, ridge, binarize
+        As for :class:`MeTS`; ``likelihood="logistic"`` is GLM-TS (see :class:`GLMTS`).
     """
 
     def __init__(
-        self, prior_mean, prior_cov, noise_std: float = 1.0, seed=None, refactor_every: int = 5000
+        self,
+        prior_mean,
+        prior_cov,
+        noise_std: float = 1.0,
+        seed=None,
+        refactor_every: int = 5000,
+        likelihood: str | Likelihood = "gaussian",
+        laplace: str = "exact",
+        laplace_batch: int = 30,
+        ridge: float = 1e-3,
+        binarize: bool = False,
     ) -> None:
         mean, cov = _independent_prior(prior_mean, prior_cov)
         noise_std = V.check_positive(noise_std, "noise_std")
         refactor_every = V.check_int(refactor_every, "refactor_every", low=0)
-        model = IndependentGaussianModel(mean, cov, noise_std, refactor_every)
+        lik, options = glm_options(likelihood, laplace, laplace_batch, ridge, binarize)
+        model = IndependentGaussianModel(mean, cov, noise_std, refactor_every, lik, options)
         super().__init__(model, ThompsonSampling(), seed)
 
     @classmethod
@@ -364,10 +427,104 @@ class LinUCB(_IndependentMixin, ContextualBandit):
         super().__init__(model, rule, seed)
 
 
+class GLMTS(_IndependentMixin, ContextualBandit):
+    """GLM Thompson sampling (Chapelle & Li 2011) with logistic rewards, one model per action.
+
+    ``diagonal=False`` (default): each action's likelihood is Laplace-approximated and combined
+    with its Gaussian prior N(prior_mean_i, prior_cov_i) with a full covariance (the plug-in
+    meTS-GLM uses, without the effects). ``diagonal=True``: the paper's Algorithm 3, a MAP
+    fit under the current diagonal Gaussian and the precision update q += Σ x² p(1 − p).
+
+    Parameters
+    ----------
+    prior_mean : (K, d)
+    prior_cov : (d, d) or (K, d, d) (only the diagonal is used when ``diagonal=True``)
+    laplace, laplace_batch, ridge, binarize : as for :class:`MeTS` (full covariance only)
+    """
+
+    def __init__(
+        self,
+        prior_mean,
+        prior_cov,
+        diagonal: bool = False,
+        seed=None,
+        laplace: str = "exact",
+        laplace_batch: int = 30,
+        ridge: float = 1e-3,
+        binarize: bool = False,
+        refactor_every: int = 5000,
+    ) -> None:
+        mean, cov = _independent_prior(prior_mean, prior_cov)
+        lik, options = glm_options("logistic", laplace, laplace_batch, ridge, binarize)
+        if diagonal:
+            model = DiagonalLaplaceModel(mean, np.diagonal(cov, axis1=-2, axis2=-1), lik)
+        else:
+            refactor_every = V.check_int(refactor_every, "refactor_every", low=0)
+            model = IndependentGaussianModel(mean, cov, 1.0, refactor_every, lik, options)
+        super().__init__(model, ThompsonSampling(), seed)
+
+    @classmethod
+    def from_prior(cls, prior: MixedEffectPrior, **kwargs) -> GLMTS:
+        """GLM-TS on the marginal prior N(Γ_i μ_Ψ, Σ0 + Γ_i Σ_Ψ Γ_iᵀ) (structure ignored)."""
+        mean, cov = prior.marginal_action_prior()
+        return cls(mean, cov, **kwargs)
+
+    def add_action(self, prior_mean=None, prior_cov=None) -> int:
+        """Append an action with prior mean (d,) and covariance (d, d) where per action."""
+        if isinstance(self.model, DiagonalLaplaceModel):
+            var = None if prior_cov is None else np.diagonal(np.asarray(prior_cov))
+            return self._add(prior_mean, var)
+        return super().add_action(prior_mean, prior_cov)
+
+
+class UCBGLM(_IndependentMixin, ContextualBandit):
+    """UCB-GLM (Li, Lu & Zhou 2017) with logistic rewards, one GLM per action.
+
+    Score x_iᵀθ̂_i + α ‖x_i‖_{V_i⁻¹} with the penalised MLE θ̂_i and V_i = λI + Σ x xᵀ
+    (ties, e.g. in the first rounds, are broken uniformly at random).
+
+    Parameters
+    ----------
+    n_actions, dim : int
+    alpha : float
+    regularization : float
+        λ.
+    binarize : bool
+        Accept rewards in [0, 1] (Bernoulli conversion, as for :class:`MeTS`).
+    """
+
+    def __init__(
+        self,
+        n_actions: int,
+        dim: int,
+        alpha: float = 1.0,
+        regularization: float = 1.0,
+        seed=None,
+        binarize: bool = False,
+    ) -> None:
+        K = V.check_int(n_actions, "n_actions", low=1)
+        d = V.check_int(dim, "dim", low=1)
+        lam = V.check_positive(regularization, "regularization")
+        lik, _ = glm_options("logistic", "exact", 1, lam, binarize)
+        model = GLMUCBModel(K, d, lik, lam)
+        super().__init__(model, UCB(alpha, regularization=lam), seed)
+
+    def add_action(self) -> int:  # type: ignore[override]
+        """Append an action (no data yet: θ̂ = 0, V = λI)."""
+        return self._add()
+
+
 POLICY_CLASSES: dict[str, type] = {
-    cls.__name__: cls for cls in (MeTS, FactoredMeTS, HierTS, JointTS, LinTS, LinUCB)
+    cls.__name__: cls
+    for cls in (MeTS, FactoredMeTS, HierTS, JointTS, LinTS, LinUCB, GLMTS, UCBGLM)
 }
 MODEL_CLASSES: dict[str, Any] = {
     cls.__name__: cls
-    for cls in (MixedEffectModel, IndependentGaussianModel, JointGaussianModel)
+    for cls in (
+        MixedEffectModel,
+        IndependentGaussianModel,
+        JointGaussianModel,
+        DiagonalLaplaceModel,
+        GLMUCBModel,
+    )
 }

@@ -109,7 +109,7 @@ def laplace_fit(
     n_segments: int,
     init: np.ndarray,
     ridge: float | np.ndarray = 1e-3,
-    tol: float = 1e-10,
+    tol: float = 1e-8,
     max_iter: int = 100,
     weights: np.ndarray | None = None,
     center: np.ndarray | None = None,
@@ -143,30 +143,41 @@ def laplace_fit(
     iterations : (n_segments,) Newton steps taken.
     """
     n, d = X.shape
+    if n_segments == 0:
+        return np.zeros((0, d)), np.zeros((0, d, d)), np.zeros(0, dtype=np.int64)
     w = np.ones(n) if weights is None else weights
+    # rows sorted by segment so that every per-segment sum is one np.add.reduceat
+    order = np.argsort(segments, kind="stable")
+    X, y, w, segments = X[order], y[order], w[order], segments[order]
+    starts = np.searchsorted(segments, np.arange(n_segments))
+    if np.any(np.diff(np.append(starts, n)) == 0):
+        raise ValueError("every segment needs at least one row")
     theta = np.array(init, dtype=np.float64)
     P = np.asarray(ridge, dtype=np.float64)
     P = np.broadcast_to(P * np.eye(d) if P.ndim == 0 else P, (n_segments, d, d))
     c = np.zeros((n_segments, d)) if center is None else center
-    outer = X[:, :, None] * X[:, None, :]
+    outer = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
     iters = np.zeros(n_segments, dtype=np.int64)
     active = np.ones(n_segments, dtype=bool)
 
+    def seg_sum(values):
+        return np.add.reduceat(values, starts, axis=0)
+
     def objective(th):
         u = np.einsum("nd,nd->n", X, th[segments])
-        nll = np.zeros(n_segments)
-        np.add.at(nll, segments, -w * likelihood.log_likelihood(u, y))
         dev = th - c
+        nll = seg_sum(-w * likelihood.log_likelihood(u, y))
         return nll + 0.5 * np.einsum("sd,sde,se->s", dev, P, dev)
+
+    def curvature(u):
+        return seg_sum((w * likelihood.mean_derivative(u))[:, None] * outer).reshape(
+            n_segments, d, d
+        )
 
     def grad_hess(th):
         u = np.einsum("nd,nd->n", X, th[segments])
-        r = w * (likelihood.mean(u) - y)
-        g = np.zeros((n_segments, d))
-        np.add.at(g, segments, r[:, None] * X)
-        G = np.zeros((n_segments, d, d))
-        np.add.at(G, segments, (w * likelihood.mean_derivative(u))[:, None, None] * outer)
-        return g + np.einsum("sde,se->sd", P, th - c), G
+        g = seg_sum((w * (likelihood.mean(u) - y))[:, None] * X)
+        return g + np.einsum("sde,se->sd", P, th - c), curvature(u)
 
     f = objective(theta)
     for _ in range(max_iter):
@@ -190,7 +201,4 @@ def laplace_fit(
         active &= ~done
         if not active.any():
             break
-    u = np.einsum("nd,nd->n", X, theta[segments])
-    G = np.zeros((n_segments, d, d))
-    np.add.at(G, segments, (w * likelihood.mean_derivative(u))[:, None, None] * outer)
-    return theta, G, iters
+    return theta, curvature(np.einsum("nd,nd->n", X, theta[segments])), iters

@@ -57,6 +57,12 @@ def _rng_from_state(state: dict[str, Any]) -> np.random.Generator:
     return np.random.Generator(bitgen)
 
 
+def _meta_checksum(meta: dict[str, Any]) -> str:
+    """SHA-256 of the metadata without its own checksum (detects edited configuration)."""
+    body = {k: v for k, v in meta.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def save_policy(policy, path) -> None:
     """Write ``policy`` to ``path`` atomically (a temporary file renamed into place)."""
     model_cfg, model_arrays = policy.model.get_state()
@@ -75,6 +81,7 @@ def save_policy(policy, path) -> None:
         "rng": _rng_state(policy.rng),
         "digests": {k: _digest(v) for k, v in arrays.items()},
     }
+    meta["checksum"] = _meta_checksum(meta)
     meta_json = json.dumps(meta)  # fails (if it does) before any file is touched
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -126,6 +133,8 @@ def load(path):
         raise CorruptFileError(
             f"{path} has format version {meta.get('version')}, expected {VERSION}"
         )
+    if meta.get("checksum") != _meta_checksum(meta):
+        raise CorruptFileError(f"{path}: metadata does not match its checksum (altered?)")
     digests = meta.get("digests", {})
     if not isinstance(digests, dict) or set(digests) != set(data):
         raise CorruptFileError(f"{path} is missing or has extra arrays")
@@ -137,8 +146,10 @@ def load(path):
         model_cls = MODEL_CLASSES[meta["model"]]
         model_arrays = {k[len("model.") :]: v for k, v in data.items() if k.startswith("model.")}
         cfg = meta["model_config"]
-        check_positive(cfg["noise_std"], "noise_std")  # the metadata carries no digest
-        check_int(cfg["refactor_every"], "refactor_every")
+        if "noise_std" in cfg:
+            check_positive(cfg["noise_std"], "noise_std")
+        if "refactor_every" in cfg:
+            check_int(cfg["refactor_every"], "refactor_every")
         model = model_cls.from_state(cfg, model_arrays)
         policy = ContextualBandit.__new__(policy_cls)
         ContextualBandit.__init__(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import expit
 
-from .._validation import as_generator, check_int, check_positive
+from .._validation import ValidationError, as_generator, check_int, check_positive
 from ..priors import MixedEffectPrior
 
 
@@ -25,6 +26,8 @@ class MixedEffectEnvironment:
         σ_Ψ, σ0 and σ (the paper: √3, 1, 1).
     mixing_range : (float, float)
         Bounds of the uniform mixing weights (the paper's text: (−1, 1)).
+    reward : {"linear", "logistic"}
+        Gaussian rewards xᵀθ + N(0, σ²), or Bernoulli(sigmoid(xᵀθ)) rewards.
     seed : int or Generator
         Draws the mixing weights and the true parameters.
 
@@ -44,6 +47,7 @@ class MixedEffectEnvironment:
     action_std: float = 1.0
     noise_std: float = 1.0
     mixing_range: tuple[float, float] = (-1.0, 1.0)
+    reward: str = "linear"
     seed: int | np.random.Generator | None = None
     prior: MixedEffectPrior = field(init=False, repr=False)
     theta: np.ndarray = field(init=False, repr=False)
@@ -56,6 +60,8 @@ class MixedEffectEnvironment:
         check_positive(self.effect_std, "effect_std")
         check_positive(self.action_std, "action_std")
         check_positive(self.noise_std, "noise_std")
+        if self.reward not in ("linear", "logistic"):
+            raise ValidationError(f"reward must be 'linear' or 'logistic', got {self.reward!r}")
         rng = as_generator(self.seed)
         low, high = self.mixing_range
         B = rng.uniform(low, high, (K, L))
@@ -73,9 +79,13 @@ class MixedEffectEnvironment:
         return rng.uniform(-1.0, 1.0, self.dim)
 
     def expected_rewards(self, x: np.ndarray) -> np.ndarray:
-        """xᵀθ_i for every action, (K,)."""
-        return self.theta @ x
+        """E[y | x, i] for every action: xᵀθ_i, or sigmoid(xᵀθ_i) for logistic rewards, (K,)."""
+        u = self.theta @ x
+        return expit(u) if self.reward == "logistic" else u
 
-    def reward(self, x: np.ndarray, a: int, rng: np.random.Generator) -> float:
-        """A noisy reward of action ``a`` in context ``x``."""
-        return float(self.theta[a] @ x + self.noise_std * rng.standard_normal())
+    def draw_reward(self, x: np.ndarray, a: int, rng: np.random.Generator) -> float:
+        """A random reward of action ``a`` in context ``x``."""
+        u = float(self.theta[a] @ x)
+        if self.reward == "logistic":
+            return float(rng.uniform() < expit(u))
+        return u + self.noise_std * float(rng.standard_normal())

@@ -16,6 +16,6 @@ def run_policy(environment, policy, horizon: int, rng: np.random.Generator) -> n
         x = environment.context(rng)
         means = environment.expected_rewards(x)
         a = policy.select(x)
-        policy.update(x, a, environment.reward(x, a, rng))
+        policy.update(x, a, environment.draw_reward(x, a, rng))
         regret[t] = means.max() - means[a]
     return regret

@@ -174,14 +174,13 @@ class ActionStore:
 
     # ------------------------------------------------------------------ batch update
     def propose_batch(self, A: np.ndarray, Xa: np.ndarray, Y: np.ndarray) -> dict:
-        """Exact update of every touched action by a batch; nothing is mutated.
+        """Exact Gaussian update of every touched action by a batch; nothing is mutated.
 
         Parameters
         ----------
         A : (n,) actions, Xa : (n, d) their contexts, Y : (n,) rewards.
 
-        Returns a dict with the touched actions ``U`` (u,), their new ``S, b, m, G`` and
-        ``dM`` (u, d, d) = M_new − M_old (positive semidefinite) and ``dpm`` (u, d).
+        Returns the dict of :meth:`propose_set`.
         """
         U, inv = np.unique(A, return_inverse=True)
         u, d, s2 = len(U), self.dim, self.noise_var
@@ -190,16 +189,28 @@ class ActionStore:
         np.add.at(G_add, inv, outer)
         b_add = np.zeros((u, d))
         np.add.at(b_add, inv, Xa * (Y / s2)[:, None])
-        cnt = np.bincount(inv, minlength=u)
-        S_old, b_old, m_old, G_old, P0 = self.state_of(U)
-        G_new = G_old + G_add.reshape(u, d, d)
+        old = self.state_of(U)
+        return self.propose_set(
+            U, np.bincount(inv, minlength=u), old[3] + G_add.reshape(u, d, d), old[1] + b_add, old
+        )
+
+    def propose_set(
+        self, U: np.ndarray, counts: np.ndarray, G_new: np.ndarray, b_new: np.ndarray, old=None
+    ) -> dict:
+        """Replace the statistics of actions ``U`` (u,) by ``G_new`` (u, d, d), ``b_new`` (u, d).
+
+        Used by the Gaussian batch update and by Laplace refits (where G changes arbitrarily).
+        Returns the touched actions ``U``, their new ``S, b, m, G``, ``dM`` (u, d, d) =
+        M_new − M_old (symmetric; positive semidefinite for Gaussian updates) and
+        ``dpm`` (u, d) = P0 (m_new − m_old). Nothing is mutated.
+        """
+        S_old, _, m_old, _, P0 = self.state_of(U) if old is None else old
         S_new = sym_inv(P0 + G_new)
-        b_new = b_old + b_add
         m_new = np.einsum("uij,uj->ui", S_new, b_new)
         dM = P0 @ (S_old - S_new) @ P0
         return {
             "U": U,
-            "counts": cnt,
+            "counts": counts,
             "S": S_new,
             "b": b_new,
             "m": m_new,

@@ -136,3 +136,23 @@ class BlockSqrtGaussian:
 
     def commit(self, C: np.ndarray, h: np.ndarray, mean: np.ndarray) -> None:
         self.C, self.h, self.mean = C, h, mean
+
+    def proposed_lowrank(
+        self, blocks: np.ndarray, U: np.ndarray, dh: np.ndarray, V: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Block ``blocks[j]`` gains precision ``U[j] U[j]ᵀ`` (and loses ``V[j] V[j]ᵀ``).
+
+        ``blocks`` (m,) distinct block indices, ``U``/``V`` (m, d, r), ``dh`` (m, d).
+        Raises ``NotPositiveDefiniteError`` if a downdate loses positive definiteness.
+        """
+        C_new = self.C.copy()
+        for j, l in enumerate(blocks.tolist()):  # the few blocks one action touches
+            Cl = sqrt_lowrank_update(C_new[l], C_new[l].T @ U[j])
+            if V is not None:
+                Cl = sqrt_lowrank_update(Cl, Cl.T @ V[j], downdate=True)
+            C_new[l] = Cl
+        h_new = self.h.copy()
+        h_new[blocks] += dh
+        mean_new = self.mean.copy()
+        mean_new[blocks] = self._mean(C_new[blocks], h_new[blocks])
+        return C_new, h_new, mean_new

@@ -7,7 +7,10 @@ from typing import Any
 import numpy as np
 
 from .._validation import ValidationError, as_float_array, check_shape, check_symmetric_psd
+from ..likelihoods import Gaussian, Likelihood
 from .actions import ActionStore
+from .laplace import LaplaceFitter
+from .mixed_effect import glm_from_config
 
 
 class IndependentGaussianModel:
@@ -20,6 +23,10 @@ class IndependentGaussianModel:
     noise_std : float
     refactor_every : int
         Recompute the covariances exactly every this many updates (0: never).
+    likelihood : Likelihood, optional
+        Gaussian (default) or a GLM whose likelihood is Laplace-approximated (GLM-TS).
+    laplace : dict, optional
+        Options of the :class:`~mixedts.models.laplace.LaplaceFitter`.
     """
 
     def __init__(
@@ -28,6 +35,8 @@ class IndependentGaussianModel:
         prior_cov: np.ndarray,
         noise_std: float = 1.0,
         refactor_every: int = 5000,
+        likelihood: Likelihood | None = None,
+        laplace: dict[str, Any] | None = None,
     ) -> None:
         self.prior_mean = np.array(prior_mean, dtype=np.float64)
         self.prior_cov = np.array(prior_cov, dtype=np.float64)
@@ -35,6 +44,12 @@ class IndependentGaussianModel:
         self.noise_std = float(noise_std)
         self.refactor_every = int(refactor_every)
         self.store = ActionStore(self.n_actions, self.prior_cov, self.noise_std**2)
+        self.likelihood = likelihood if likelihood is not None else Gaussian()
+        self.fitter = (
+            None
+            if isinstance(self.likelihood, Gaussian)
+            else LaplaceFitter(self.likelihood, self.dim, **(laplace or {}))
+        )
         self._since_refactor = 0
         self.n_updates = 0
 
@@ -85,17 +100,30 @@ class IndependentGaussianModel:
         return self.posterior_mean() + np.einsum("kij,skj->ski", chol, z)
 
     # ------------------------------------------------------------------ updates
-    def update(self, x: np.ndarray, a: int, y: float) -> None:
+    def update(self, x: np.ndarray, a: int, y: float, rng=None) -> None:
+        if self.fitter is not None:
+            self.update_batch(x[None], np.array([a]), np.array([y]), rng)
+            return
         self.store.commit(self.store.propose(a, x, y))
         self.n_updates += 1
         self._since_refactor += 1
         if self.refactor_every and self._since_refactor >= self.refactor_every:
             self.refactor()
 
-    def update_batch(self, X: np.ndarray, A: np.ndarray, Y: np.ndarray) -> None:
-        if len(A):
+    def update_batch(self, X: np.ndarray, A: np.ndarray, Y: np.ndarray, rng=None) -> None:
+        if len(A) == 0:
+            return
+        if self.fitter is None:
             self.store.commit_batch(self.store.propose_batch(A, X, Y))
-            self.n_updates += len(A)
+        else:
+            U, inv = np.unique(A, return_inverse=True)
+            old = self.store.state_of(U)
+            mode, G, token = self.fitter.propose(U, inv, X, Y, old[3], rng)
+            b = np.einsum("uij,uj->ui", G, mode)
+            p = self.store.propose_set(U, np.bincount(inv, minlength=len(U)), G, b, old)
+            self.store.commit_batch(p)
+            self.fitter.commit(token)
+        self.n_updates += len(A)
 
     def refactor(self) -> None:
         self.store.refresh()
@@ -135,16 +163,23 @@ class IndependentGaussianModel:
             "refactor_every": self.refactor_every,
             "since_refactor": self._since_refactor,
             "n_updates": self.n_updates,
+            "glm": None if self.fitter is None else self.fitter.config(),
         }
         arrays = {"prior_mean": self.prior_mean, "prior_cov": self.prior_cov}
+        if self.fitter is not None:
+            arrays.update(self.fitter.state())
         arrays.update({f"store.{k}": v for k, v in self.store.state().items()})
         return cfg, arrays
 
     @classmethod
     def from_state(cls, cfg: dict[str, Any], arrays: dict[str, np.ndarray]):
+        likelihood, laplace = glm_from_config(cfg.get("glm"))
         model = cls(
-            arrays["prior_mean"], arrays["prior_cov"], cfg["noise_std"], cfg["refactor_every"]
+            arrays["prior_mean"], arrays["prior_cov"], cfg["noise_std"], cfg["refactor_every"],
+            likelihood, laplace,
         )
+        if model.fitter is not None:
+            model.fitter.load_state(arrays)
         model.store.load_state(
             {k[len("store.") :]: v for k, v in arrays.items() if k.startswith("store.")}
         )

@@ -93,7 +93,7 @@ class JointGaussianModel:
         return self.gauss.sample(rng, n).reshape(n, self.n_actions, self.dim)
 
     # ------------------------------------------------------------------ updates
-    def update(self, x: np.ndarray, a: int, y: float) -> None:
+    def update(self, x: np.ndarray, a: int, y: float, rng=None) -> None:
         d, s = self.dim, self.noise_std
         rows = a * d + np.arange(d)
         proposal = self.gauss.proposed_rank_one(rows, x / s, (y / s**2) * x)
@@ -105,7 +105,7 @@ class JointGaussianModel:
         if self.refactor_every and self._since_refactor >= self.refactor_every:
             self.refactor()
 
-    def update_batch(self, X: np.ndarray, A: np.ndarray, Y: np.ndarray) -> None:
+    def update_batch(self, X: np.ndarray, A: np.ndarray, Y: np.ndarray, rng=None) -> None:
         if len(A) == 0:
             return
         K, d, s = self.n_actions, self.dim, self.noise_std

@@ -49,7 +49,7 @@ class LaplaceFitter:
         method: str = "exact",
         batch_size: int = 30,
         ridge: float = 1e-3,
-        tol: float = 1e-10,
+        tol: float = 1e-8,
         max_iter: int = 100,
     ) -> None:
         self.likelihood = likelihood

@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..likelihoods import Gaussian, Likelihood, get_likelihood
 from ..linalg import NotPositiveDefiniteError, rowdot, sym_inv
 from ..priors import MixedEffectPrior
 from .actions import ActionStore
 from .gaussian import BlockSqrtGaussian, SqrtGaussian
+from .laplace import LaplaceFitter
 
 
 class MixedEffectModel:
@@ -38,6 +40,12 @@ class MixedEffectModel:
         Use the factored (mean-field) effect posterior of meTS-Fa (math.md §3).
     refactor_every : int
         Recompute every factor exactly after this many incremental updates (0: never).
+    likelihood : Likelihood, optional
+        Gaussian (default; closed form) or a GLM such as :class:`~mixedts.likelihoods.Logistic`,
+        whose per-action likelihoods are Laplace-approximated (math.md §4).
+    laplace : dict, optional
+        Options of the :class:`~mixedts.models.laplace.LaplaceFitter` (method, batch_size,
+        ridge, tol, max_iter).
     """
 
     def __init__(
@@ -46,8 +54,16 @@ class MixedEffectModel:
         noise_std: float = 1.0,
         factored: bool = False,
         refactor_every: int = 5000,
+        likelihood: Likelihood | None = None,
+        laplace: dict[str, Any] | None = None,
     ) -> None:
         self.prior = prior
+        self.likelihood = likelihood if likelihood is not None else Gaussian()
+        self.fitter = (
+            None
+            if isinstance(self.likelihood, Gaussian)
+            else LaplaceFitter(self.likelihood, prior.dim, **(laplace or {}))
+        )
         self.noise_std = float(noise_std)
         self.factored = bool(factored)
         self.refactor_every = int(refactor_every)
@@ -99,6 +115,17 @@ class MixedEffectModel:
         self._mix_idx[slots[pos], within] = rows.indices
         self._mix_val[slots[pos], within] = rows.data
         self._csr_key = None
+
+    def _mixing_dense(self, actions: np.ndarray) -> np.ndarray:
+        """Dense mixing rows (n, L) of ``actions``, gathered straight from the CSR arrays."""
+        B = self.prior.mixing
+        starts, ends = B.indptr[actions], B.indptr[actions + 1]
+        lens = ends - starts
+        within = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+        pos = np.repeat(starts, lens) + within
+        out = np.zeros((len(actions), self.n_effects))
+        out[np.repeat(np.arange(len(actions)), lens), B.indices[pos]] = B.data[pos]
+        return out
 
     def _observed_mixing(self) -> sp.csr_matrix:
         """Mixing rows of the observed slots as CSR (n, L), sharing the padded buffers."""
@@ -270,8 +297,13 @@ class MixedEffectModel:
         return mean + np.einsum("kij,skj->ski", chol, z)
 
     # ------------------------------------------------------------------ updates
-    def update(self, x: np.ndarray, a: int, y: float) -> None:
+    def update(
+        self, x: np.ndarray, a: int, y: float, rng: np.random.Generator | None = None
+    ) -> None:
         """Condition on one observation (x (d,) is the context of action ``a``)."""
+        if self.fitter is not None:
+            self.update_batch(x[None], np.array([a]), np.array([y]), rng)
+            return
         p = self.store.propose(a, x, y)
         B = self.prior.mixing
         lo, hi = B.indptr[a], B.indptr[a + 1]
@@ -297,41 +329,81 @@ class MixedEffectModel:
         if self.refactor_every and self._since_refactor >= self.refactor_every:
             self.refactor()
 
-    def update_batch(self, X: np.ndarray, A: np.ndarray, Y: np.ndarray) -> None:
-        """Condition on a batch exactly: X (n, d) contexts of the actions A (n,), rewards Y (n,).
+    def update_batch(
+        self, X: np.ndarray, A: np.ndarray, Y: np.ndarray, rng: np.random.Generator | None = None
+    ) -> None:
+        """Condition on a batch: X (n, d) contexts of the actions A (n,), rewards Y (n,).
 
-        Touched actions are recomputed exactly in one batched pass; the effect posterior gets
-        one low-rank update (joint) or is recomputed exactly when that is cheaper.
+        Touched actions are recomputed in one batched pass (exactly for Gaussian rewards, by one
+        batched Laplace refit for GLM rewards); the effect posterior gets one low-rank update
+        (or downdate) or is recomputed exactly when that is cheaper or loses definiteness.
         """
         if len(A) == 0:
             return
-        p = self.store.propose_batch(A, X, Y)
+        if self.fitter is None:
+            p, token = self.store.propose_batch(A, X, Y), None
+        else:
+            U, inv = np.unique(A, return_inverse=True)
+            old = self.store.state_of(U)
+            mode, G, token = self.fitter.propose(U, inv, X, Y, old[3], rng)
+            b = np.einsum("uij,uj->ui", G, mode)
+            p = self.store.propose_set(U, np.bincount(inv, minlength=len(U)), G, b, old)
+        self._apply(p, len(A), token)
+
+    def _effects_change(self, p: dict):
+        """Proposed effect posterior after the touched actions' M and P0·m change, or None.
+
+        None means: recompute exactly (cheaper for large batches, or a downdate that would
+        lose positive definiteness).
+        """
         U = p["U"]
         L, d = self.n_effects, self.dim
-        lowrank = None
-        if not self.factored and len(U) * d < (L * d) // 2:
-            lam, V = np.linalg.eigh(p["dM"])
-            W = V * np.sqrt(np.clip(lam, 0.0, None))[:, None, :]  # dM = W Wᵀ
-            Bu = self.prior.mixing[U].toarray()  # (u, L)
-            Ueff = np.einsum("jl,jdk->ldjk", Bu, W).reshape(L * d, -1)
+        lam, V = np.linalg.eigh(p["dM"])
+        W_up = V * np.sqrt(np.clip(lam, 0.0, None))[:, None, :]  # dM = W_up W_upᵀ − W_dn W_dnᵀ
+        W_dn = V * np.sqrt(np.clip(-lam, 0.0, None))[:, None, :]
+        downdate = bool(np.any(lam < 0))
+        try:
+            if self.factored:
+                if len(U) != 1:
+                    return None
+                B = self.prior.mixing
+                lo, hi = B.indptr[U[0]], B.indptr[U[0] + 1]
+                idx, bval = B.indices[lo:hi], B.data[lo:hi]
+                if len(idx) == 0:
+                    return None
+                scale = np.abs(bval)[:, None, None]
+                return self.effects.proposed_lowrank(
+                    idx, scale * W_up[0], bval[:, None] * p["dpm"][0],
+                    scale * W_dn[0] if downdate else None,
+                )
+            if len(U) * d >= (L * d) // 2:
+                return None
+            Bu = self._mixing_dense(U)  # (u, L)
+            Ueff = np.einsum("jl,jdk->ldjk", Bu, W_up).reshape(L * d, -1)
+            Veff = np.einsum("jl,jdk->ldjk", Bu, W_dn).reshape(L * d, -1) if downdate else None
             dh = (Bu.T @ p["dpm"]).reshape(-1)
-            try:
-                lowrank = self.effects.proposed_lowrank(Ueff, dh)
-            except NotPositiveDefiniteError:  # pragma: no cover - an update never downdates
-                lowrank = None
-        # commit
+            return self.effects.proposed_lowrank(Ueff, dh, Veff)
+        except NotPositiveDefiniteError:
+            return None
+
+    def _apply(self, p: dict, n_obs: int, token=None) -> None:
+        """Commit new statistics of the touched actions and update the effect posterior."""
+        proposal = self._effects_change(p)
+        U = p["U"]
         new = self.store.slot_of[U] < 0
         slots = self.store.commit_batch(p)
         if np.any(new):
             self._slot_rows(slots[new], U[new])
-        self.n_updates += len(A)
-        if lowrank is not None:
-            self.effects.commit(*lowrank)
-            self._since_refactor += len(A)
-            if self.refactor_every and self._since_refactor >= self.refactor_every:
-                self.refactor()
-        else:
+        if token is not None:
+            self.fitter.commit(token)
+        self.n_updates += n_obs
+        if proposal is None:
             self.effects = self._exact_effects()
+            return
+        self.effects.commit(*proposal)
+        self._since_refactor += n_obs
+        if self.refactor_every and self._since_refactor >= self.refactor_every:
+            self.refactor()
 
     # ------------------------------------------------------------------ catalogue
     def add_action(self, mixing_row: np.ndarray, action_cov: np.ndarray | None = None) -> int:
@@ -352,8 +424,11 @@ class MixedEffectModel:
             "since_refactor": self._since_refactor,
             "n_updates": self.n_updates,
             "width": self._width,
+            "glm": None if self.fitter is None else self.fitter.config(),
         }
         arrays = prior_arrays(self.prior)
+        if self.fitter is not None:
+            arrays.update(self.fitter.state())
         arrays.update({f"store.{k}": v for k, v in self.store.state().items()})
         n = self.store.n
         arrays["mix_idx"] = self._mix_idx[:n].copy()
@@ -366,7 +441,12 @@ class MixedEffectModel:
     @classmethod
     def from_state(cls, cfg: dict[str, Any], arrays: dict[str, np.ndarray]) -> MixedEffectModel:
         prior = prior_from_arrays(arrays)
-        model = cls(prior, cfg["noise_std"], cfg["factored"], cfg["refactor_every"])
+        likelihood, laplace = glm_from_config(cfg.get("glm"))
+        model = cls(
+            prior, cfg["noise_std"], cfg["factored"], cfg["refactor_every"], likelihood, laplace
+        )
+        if model.fitter is not None:
+            model.fitter.load_state(arrays)
         model.store.load_state(
             {k[len("store.") :]: v for k, v in arrays.items() if k.startswith("store.")}
         )
@@ -384,6 +464,15 @@ class MixedEffectModel:
         model._since_refactor = int(cfg["since_refactor"])
         model.n_updates = int(cfg["n_updates"])
         return model
+
+
+def glm_from_config(glm: dict[str, Any] | None) -> tuple[Likelihood | None, dict | None]:
+    """The likelihood and Laplace options saved by ``LaplaceFitter.config()``."""
+    if glm is None:
+        return None, None
+    likelihood = get_likelihood(glm["likelihood"], binarize=glm["binarize"])
+    laplace = {k: glm[k] for k in ("method", "batch_size", "ridge", "tol", "max_iter")}
+    return likelihood, laplace
 
 
 def prior_arrays(prior: MixedEffectPrior) -> dict[str, np.ndarray]:

@@ -1,0 +1,203 @@
+"""meTS-GLM and the GLM baselines (math.md §4)."""
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+import mixedts
+from builders import GLM_NAMES, assert_same_state, build, play, snapshot
+from conftest import make_prior
+from mixedts import GLMTS, FactoredMeTS, LinTS, MeTS
+from oracles import joint_oracle, joint_oracle_from_stats
+
+RTOL = 1e-9
+
+
+def rel_err(a, b):
+    return np.max(np.abs(a - b)) / max(1e-300, np.max(np.abs(b)))
+
+
+def logistic_stream(policy, rng, n, theta=None, per_action_context=False):
+    K, d = policy.n_actions, policy.dim
+    theta = rng.normal(size=(K, d)) if theta is None else theta
+    for _ in range(n):
+        x = rng.uniform(-1, 1, (K, d)) if per_action_context else rng.uniform(-1, 1, d)
+        a = policy.select(x)
+        xa = x[a] if per_action_context else x
+        policy.update(x, a, float(rng.uniform() < expit(xa @ theta[a])))
+    return theta
+
+
+@pytest.mark.parametrize("mixing", ["dense", "sparse", "negative"])
+@pytest.mark.parametrize("method", ["exact", "minibatch", "online"])
+@pytest.mark.parametrize("cls", [MeTS, FactoredMeTS])
+def test_glm_plugin_posterior_is_exact_given_the_laplace_statistics(cls, method, mixing):
+    """The incremental (signed low-rank) effect updates equal the exact Gaussian built from the
+    final Laplace statistics: meTS-GLM is exact given its approximation of each likelihood."""
+    K, L, d = 8, 3, 2
+    prior = make_prior(7, K, L, d, mixing, "per-action", "block" if cls is FactoredMeTS else "full")
+    policy = cls(prior, seed=1, likelihood="logistic", laplace=method, laplace_batch=6,
+                 refactor_every=0)
+    logistic_stream(policy, np.random.default_rng(2), 250, per_action_context=True)
+    _, b, _, G, _ = policy.model.store.state_of(np.arange(K))
+    if cls is FactoredMeTS:
+        mean, cov = policy.effect_posterior()
+        exact = policy.model._exact_effects()
+        assert rel_err(mean.ravel(), exact.mean.ravel()) < 1e-8
+        assert rel_err(cov.reshape(L, d, L, d)[np.arange(L), :, np.arange(L), :],
+                       exact.cov()) < 1e-8
+        return
+    ref = joint_oracle_from_stats(prior, G, b)
+    mean, cov = policy.effect_posterior()
+    assert rel_err(mean, ref["effect_mean"]) < 1e-8
+    assert rel_err(cov, ref["effect_cov"]) < 1e-8
+    assert rel_err(policy.posterior_mean(), ref["action_mean"]) < 1e-8
+    assert rel_err(policy.posterior_cov(), ref["action_cov"]) < 1e-8
+
+
+def test_laplace_statistics_are_the_refit_of_the_history():
+    prior = make_prior(3, 5, 2, 3, "dense", "shared", "full")
+    policy = MeTS(prior, seed=0, likelihood="logistic")
+    logistic_stream(policy, np.random.default_rng(4), 200)
+    fitter = policy.model.fitter
+    from mixedts.likelihoods import Logistic, laplace_fit
+
+    for a in fitter.modes:
+        X, y = fitter.history(a)
+        mode, G, _ = laplace_fit(Logistic(), X, y, np.zeros(len(y), dtype=int), 1,
+                                 np.zeros((1, 3)), ridge=1e-3, tol=1e-12)
+        assert np.max(np.abs(fitter.modes[a] - mode[0])) < 1e-6 * max(1, np.abs(mode).max())
+        Gs = policy.model.store.state_of(np.array([a]))[3][0]
+        assert rel_err(Gs, G[0]) < 1e-6
+
+
+@pytest.mark.parametrize("factory", [
+    lambda p: MeTS(p, seed=0, likelihood="gaussian"),
+    lambda p: FactoredMeTS(p, seed=0, likelihood="gaussian"),
+    lambda p: LinTS.from_prior(p, seed=0, likelihood="gaussian"),
+])
+def test_gaussian_likelihood_reproduces_the_core_posterior(factory):
+    prior = make_prior(1, 6, 2, 2, "dense", "shared", "block")
+    policy = factory(prior)
+    rng = np.random.default_rng(0)
+    X, A, Y = [], [], []
+    for _ in range(150):
+        x = rng.uniform(-1, 1, 2)
+        a = policy.select(x)
+        y = rng.normal()
+        policy.update(x, a, y)
+        X.append(x), A.append(a), Y.append(y)
+    if isinstance(policy, FactoredMeTS):  # equal to MeTS fed the same data only for one-hot
+        assert policy.model.fitter is None
+        return
+    ref = joint_oracle(prior, 1.0, X, A, Y)
+    if isinstance(policy, LinTS):
+        return
+    assert rel_err(policy.posterior_mean(), ref["action_mean"]) < RTOL
+    assert rel_err(policy.posterior_cov(), ref["action_cov"]) < RTOL
+
+
+def test_consistency_mean_converges_and_covariance_shrinks_like_one_over_n():
+    rng = np.random.default_rng(5)
+    K, L, d = 3, 1, 2
+    prior = make_prior(2, K, L, d, "dense", "shared", "full")
+    theta = np.array([[1.0, -0.5], [-0.8, 0.3], [0.4, 1.2]])
+    covs = {}
+    for n in (2000, 8000):
+        policy = MeTS(prior, seed=0, likelihood="logistic")
+        X = rng.uniform(-1, 1, (n * K, d))
+        A = np.repeat(np.arange(K), n)
+        Y = (rng.uniform(size=n * K) < expit(np.einsum("nd,nd->n", X, theta[A]))).astype(float)
+        policy.update_batch(X, A, Y)
+        mean, cov = policy.posterior_mean(), policy.posterior_cov()
+        sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+        assert np.all(np.abs(mean - theta) < 5 * sd)
+        assert np.max(np.abs(mean - theta)) < (0.2 if n == 2000 else 0.1)
+        covs[n] = np.trace(cov, axis1=1, axis2=2)
+    ratio = covs[2000] / covs[8000]
+    assert np.all((ratio > 3.0) & (ratio < 5.0)), ratio
+
+
+@pytest.mark.parametrize("name", GLM_NAMES)
+def test_all_ones_rewards_stay_finite(name):
+    policy = build(name)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        x = rng.uniform(-1, 1, policy.dim)
+        policy.update(x, policy.select(x), 1.0)
+    assert np.all(np.isfinite(policy.posterior_mean()))
+    assert np.all(np.isfinite(policy.posterior_cov()))
+    assert np.all(np.isfinite(policy.sample_parameters(10, seed=0)))
+    if hasattr(policy.model, "effect_posterior"):
+        assert all(np.all(np.isfinite(a)) for a in policy.effect_posterior())
+
+
+@pytest.mark.parametrize("name", GLM_NAMES)
+@pytest.mark.parametrize("bad", [2.0, -1.0, np.nan, 0.5, np.inf])
+def test_bad_rewards_are_rejected_and_change_nothing(name, bad):
+    policy = build(name)
+    play(policy, np.random.default_rng(1), 10)
+    before = snapshot(policy)
+    x = np.full(policy.dim, 0.3)
+    with pytest.raises(ValueError, match="y"):
+        policy.update(x, 0, bad)
+    with pytest.raises(ValueError, match="Y"):
+        policy.update_batch(np.stack([x, x]), np.array([0, 1]), np.array([1.0, bad]))
+    assert_same_state(before, snapshot(policy))
+
+
+def test_binarize_converts_fractional_rewards_with_the_policy_generator():
+    prior = make_prior(0, 4, 2, 2, "dense", "shared", "full")
+    a = MeTS(prior, seed=3, likelihood="logistic", binarize=True)
+    b = MeTS(prior, seed=3, likelihood="logistic", binarize=True)
+    x = np.array([0.2, -0.4])
+    for policy in (a, b):
+        policy.update(x, 1, 0.7)
+        policy.update(x, 2, 0.0)
+    assert a.model.fitter.history(1)[1][0] in (0.0, 1.0)
+    assert np.array_equal(a.posterior_mean(), b.posterior_mean())
+    with pytest.raises(ValueError, match="y"):
+        a.update(x, 1, 1.5)
+
+
+@pytest.mark.parametrize("name", GLM_NAMES)
+def test_save_load_continues_exactly(name, tmp_path):
+    policy = build(name)
+    play(policy, np.random.default_rng(1), 40)
+    policy.save(tmp_path / "p.npz")
+    loaded = mixedts.load(tmp_path / "p.npz")
+    assert type(loaded) is type(policy)
+    r1, r2 = np.random.default_rng(9), np.random.default_rng(9)
+    assert play(policy, r1, 150) == play(loaded, r2, 150)
+    assert np.array_equal(policy.posterior_mean(), loaded.posterior_mean())
+
+
+def test_exact_batch_equals_single_updates():
+    prior = make_prior(4, 6, 2, 2, "dense", "shared", "full")
+    a = MeTS(prior, seed=0, likelihood="logistic")
+    b = MeTS(prior, seed=0, likelihood="logistic")
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, (120, 2))
+    A = rng.integers(6, size=120)
+    Y = (rng.uniform(size=120) < 0.4).astype(float)
+    for x, act, y in zip(X, A, Y):
+        a.update(x, act, y)
+    b.update_batch(X, A, Y)
+    assert rel_err(a.posterior_mean(), b.posterior_mean()) < 1e-6
+    assert rel_err(a.posterior_cov(), b.posterior_cov()) < 1e-6
+
+
+def test_glmts_diagonal_follows_chapelle_li():
+    prior = make_prior(0, 3, 2, 2, "dense", "shared", "full")
+    policy = GLMTS.from_prior(prior, diagonal=True, seed=0)
+    q0 = policy.model.prec.copy()
+    m0 = policy.model.mean.copy()
+    x = np.array([0.5, -1.0])
+    policy.update(x, 1, 1.0)
+    m, q = policy.model.mean[1], policy.model.prec[1]
+    # the MAP under the diagonal prior: gradient zero
+    grad = q0[1] * (m - m0[1]) + x * (expit(x @ m) - 1.0)
+    assert np.max(np.abs(grad)) < 1e-8
+    p = expit(x @ m)
+    assert np.allclose(q, q0[1] + x**2 * p * (1 - p), rtol=1e-12)
+    assert np.array_equal(policy.model.mean[0], m0[0])
