@@ -2,17 +2,14 @@
 
 The central trick is the *square-root covariance* update. A Gaussian N(μ, Σ) is stored as a
 square root ``C`` with ``Σ = C Cᵀ`` (any square root, not necessarily triangular). When the
-precision gains a low-rank term ``Σ⁻¹ ← Σ⁻¹ + U Uᵀ`` the covariance becomes
-
-    Σ' = C (I − Z (I + ZᵀZ)⁻¹ Zᵀ) Cᵀ,   Z = Cᵀ U,
-
-and the matrix in the middle has the exact square root ``I − Q diag(1 − (1+s²)^-½) Qᵀ`` where
-``Z = Q diag(s) Vᵀ`` is a thin SVD. For rank one this is Potter's update
-``C' = C − α (C z) zᵀ`` with ``α = 1 / (√(1+|z|²) (1 + √(1+|z|²)))``. Unlike a sequential
-Cholesky column sweep it is two BLAS-2 passes over ``C`` with no Python loop, and the middle
-factor is a contraction, so rounding errors do not grow. Downdates (precision loses ``V Vᵀ``)
-use ``I + Q diag((1−s²)^-½ − 1) Qᵀ`` and require ``s < 1``, i.e. the result stays positive
-definite; otherwise :class:`NotPositiveDefiniteError` is raised and callers refactor exactly.
+precision gains a low-rank term ``Σ⁻¹ ← Σ⁻¹ + W D Wᵀ`` (D = diag(±1): updates and downdates)
+the covariance becomes ``C (I + Z D Zᵀ)⁻¹ Cᵀ`` with ``Z = Cᵀ W``, and the middle matrix has an
+exact square root computed from a thin QR of Z and an r×r eigendecomposition. For rank one this
+is Potter's update ``C' = C − α (C z) zᵀ`` with ``α = 1 / (√(1+|z|²) (1 + √(1+|z|²)))``.
+Unlike a sequential Cholesky column sweep it is two BLAS-2/3 passes over ``C`` with no Python
+loop, and for updates the middle factor is a contraction, so rounding errors do not grow.
+A downdate that would lose positive definiteness raises :class:`NotPositiveDefiniteError`;
+callers then refactor exactly.
 """
 
 from __future__ import annotations
@@ -53,33 +50,38 @@ def sqrt_rank_one_update(C: np.ndarray, z: np.ndarray) -> np.ndarray:
     )
 
 
-def sqrt_lowrank_update(C: np.ndarray, Z: np.ndarray, downdate: bool = False) -> np.ndarray:
-    """New square root after the precision gains (or loses) ``U Uᵀ``, given ``Z = Cᵀ U``.
+def sqrt_lowrank_update(
+    C: np.ndarray, Z: np.ndarray, signs: np.ndarray | None = None
+) -> np.ndarray:
+    """New square root after the precision gains ``W diag(signs) Wᵀ``, given ``Z = Cᵀ W``.
+
+    With ``Z = Q R`` (thin QR) and ``R diag(signs) Rᵀ = E diag(λ) Eᵀ``, the covariance becomes
+    ``C (I + Q E diag(λ) Eᵀ Qᵀ)⁻¹ Cᵀ`` whose square root is
+    ``C + (C Q E) diag((1+λ)^-½ − 1) (Q E)ᵀ``: one pass over ``C`` whatever the signs.
 
     Parameters
     ----------
     C : ndarray, shape (n, n)
     Z : ndarray, shape (n, r)
-    downdate : bool
-        Subtract ``U Uᵀ`` from the precision instead of adding it.
+    signs : ndarray, shape (r,), optional
+        +1 (update) or −1 (downdate) per column; all +1 by default.
 
     Raises
     ------
     NotPositiveDefiniteError
-        For a downdate that would lose positive definiteness.
+        If the downdates would leave a matrix that is not positive definite.
     """
     if Z.shape[1] == 0:
         return C.copy()
-    Q, s, _ = np.linalg.svd(Z, full_matrices=False)
-    s2 = s * s
-    if downdate:
-        if np.any(s2 >= 1.0 - 1e-12):
-            raise NotPositiveDefiniteError("downdate would leave a non-positive-definite matrix")
-        r = np.sqrt(1.0 - s2)
-        coef = -s2 / (r * (1.0 + r))  # 1 − 1/r written without cancellation, negated
-    else:
-        coef = s2 * potter_coefficient(s2)
-    return C - ((C @ Q) * coef) @ Q.T
+    Q, R = np.linalg.qr(Z)
+    M = R @ R.T if signs is None else (R * signs) @ R.T
+    lam, E = np.linalg.eigh(0.5 * (M + M.T))
+    if np.any(lam <= -1.0 + 1e-12):
+        raise NotPositiveDefiniteError("downdate would leave a non-positive-definite matrix")
+    r = np.sqrt(1.0 + lam)
+    coef = -lam / (r * (1.0 + r))  # (1+λ)^-½ − 1 written without cancellation
+    QE = Q @ E
+    return C + ((C @ QE) * coef) @ QE.T
 
 
 def sqrt_from_precision(precision: np.ndarray) -> np.ndarray:

@@ -69,15 +69,13 @@ class SqrtGaussian:
         return C_new, h_new, mean_new
 
     def proposed_lowrank(
-        self, U: np.ndarray, dh: np.ndarray, V: np.ndarray | None = None
+        self, W: np.ndarray, dh: np.ndarray, signs: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """State after the precision gains ``U Uᵀ`` (and loses ``V Vᵀ``) and ``h`` gains ``dh``.
+        """State after the precision gains ``W diag(signs) Wᵀ`` (W: (n, r)) and ``h`` gains ``dh``.
 
-        Raises ``NotPositiveDefiniteError`` if the downdate loses positive definiteness.
+        Raises ``NotPositiveDefiniteError`` if a downdate loses positive definiteness.
         """
-        C_new = sqrt_lowrank_update(self.C, self.C.T @ U)
-        if V is not None and V.shape[1]:
-            C_new = sqrt_lowrank_update(C_new, C_new.T @ V, downdate=True)
+        C_new = sqrt_lowrank_update(self.C, self.C.T @ W, signs)
         h_new = self.h + dh
         mean_new = C_new @ (C_new.T @ h_new)
         return C_new, h_new, mean_new
@@ -138,19 +136,16 @@ class BlockSqrtGaussian:
         self.C, self.h, self.mean = C, h, mean
 
     def proposed_lowrank(
-        self, blocks: np.ndarray, U: np.ndarray, dh: np.ndarray, V: np.ndarray | None = None
+        self, blocks: np.ndarray, W: np.ndarray, dh: np.ndarray, signs: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Block ``blocks[j]`` gains precision ``U[j] U[j]ᵀ`` (and loses ``V[j] V[j]ᵀ``).
+        """Block ``blocks[j]`` gains precision ``W[j] diag(signs) W[j]ᵀ``.
 
-        ``blocks`` (m,) distinct block indices, ``U``/``V`` (m, d, r), ``dh`` (m, d).
+        ``blocks`` (m,) distinct block indices, ``W`` (m, d, r), ``signs`` (r,), ``dh`` (m, d).
         Raises ``NotPositiveDefiniteError`` if a downdate loses positive definiteness.
         """
         C_new = self.C.copy()
         for j, l in enumerate(blocks.tolist()):  # the few blocks one action touches
-            Cl = sqrt_lowrank_update(C_new[l], C_new[l].T @ U[j])
-            if V is not None:
-                Cl = sqrt_lowrank_update(Cl, Cl.T @ V[j], downdate=True)
-            C_new[l] = Cl
+            C_new[l] = sqrt_lowrank_update(C_new[l], C_new[l].T @ W[j], signs)
         h_new = self.h.copy()
         h_new[blocks] += dh
         mean_new = self.mean.copy()

@@ -96,37 +96,49 @@ class LaplaceFitter:
         if self.method == "online":
             mode, G = self._online_step(init, G_old, inv, Xa, Y)
             return mode, G, (U, mode, inv, Xa, Y)
-        # gather history ∪ new rows, segment by touched action
-        hist = [self.history(int(a)) for a in U]
-        n_hist = np.array([len(h[1]) for h in hist], dtype=np.int64)
-        X_all = np.concatenate([h[0] for h in hist] + [Xa])
-        y_all = np.concatenate([h[1] for h in hist] + [Y])
-        seg = np.concatenate([np.repeat(np.arange(u), n_hist), inv])
-        weights = None
         if self.method == "minibatch":
-            X_all, y_all, seg, weights = self._minibatch(X_all, y_all, seg, u, rng)
+            X_all, y_all, seg, weights = self._minibatch(U, inv, Xa, Y, rng)
+        else:  # the whole history ∪ the new rows, segment by touched action
+            hist = [self.history(int(a)) for a in U]
+            n_hist = np.array([len(h[1]) for h in hist], dtype=np.int64)
+            X_all = np.concatenate([h[0] for h in hist] + [Xa])
+            y_all = np.concatenate([h[1] for h in hist] + [Y])
+            seg = np.concatenate([np.repeat(np.arange(u), n_hist), inv])
+            weights = None
         mode, G, _ = laplace_fit(
             self.likelihood, X_all, y_all, seg, u, init, self.ridge, self.tol, self.max_iter,
             weights,
         )
         return mode, G, (U, mode, inv, Xa, Y)
 
-    def _minibatch(self, X, y, seg, u, rng):
-        """At most ``batch_size`` rows per segment, uniformly, weighted n_s / batch_size."""
-        order = np.argsort(seg, kind="stable")
-        X, y, seg = X[order], y[order], seg[order]
-        counts = np.bincount(seg, minlength=u)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        take = np.minimum(counts, self.batch_size)
-        seg_b = np.repeat(np.arange(u), take)
-        big = counts > self.batch_size
-        # rows of segments no longer than the batch are all kept, in order
-        within = np.arange(len(seg_b)) - np.repeat(np.cumsum(take) - take, take)
-        draws = rng.integers(0, np.repeat(counts, take)) if np.any(big) else within
-        pos = np.where(np.repeat(big, take), draws, within)
-        rows = np.repeat(starts, take) + pos
-        weights = np.repeat(counts / take, take)
-        return X[rows], y[rows], seg_b, weights
+    def _minibatch(self, U, inv, Xa, Y, rng):
+        """At most ``batch_size`` rows of history ∪ new rows per touched action, drawn uniformly
+        with replacement (all rows while there are no more than that), weighted n / batch_size.
+
+        Only the drawn rows are read, so the cost does not grow with the history.
+        """
+        order = np.argsort(inv, kind="stable")
+        bounds = np.searchsorted(inv[order], np.arange(len(U) + 1))
+        Xs, ys, segs, ws = [], [], [], []
+        for j, a in enumerate(U.tolist()):  # per touched action: O(batch_size) work each
+            rows = order[bounds[j] : bounds[j + 1]]
+            Xh, yh = self.history(a)
+            n_h, n_tot = len(yh), len(yh) + len(rows)
+            if n_tot <= self.batch_size:
+                Xj, yj, wj = np.concatenate([Xh, Xa[rows]]), np.concatenate([yh, Y[rows]]), 1.0
+            else:
+                draw = rng.integers(0, n_tot, self.batch_size)
+                old = draw < n_h
+                Xj = np.where(old[:, None], Xh[np.minimum(draw, n_h - 1)] if n_h else 0.0,
+                              Xa[rows[np.maximum(draw - n_h, 0)]])
+                yj = np.where(old, yh[np.minimum(draw, n_h - 1)] if n_h else 0.0,
+                              Y[rows[np.maximum(draw - n_h, 0)]])
+                wj = n_tot / self.batch_size
+            Xs.append(Xj)
+            ys.append(yj)
+            segs.append(np.full(len(yj), j))
+            ws.append(np.full(len(yj), wj))
+        return np.concatenate(Xs), np.concatenate(ys), np.concatenate(segs), np.concatenate(ws)
 
     def _online_step(self, init, G_old, inv, Xa, Y):
         """One Newton step from N(μ_old, (G_old + ridge·I)⁻¹) with the new rows."""

@@ -359,9 +359,8 @@ class MixedEffectModel:
         U = p["U"]
         L, d = self.n_effects, self.dim
         lam, V = np.linalg.eigh(p["dM"])
-        W_up = V * np.sqrt(np.clip(lam, 0.0, None))[:, None, :]  # dM = W_up W_upᵀ − W_dn W_dnᵀ
-        W_dn = V * np.sqrt(np.clip(-lam, 0.0, None))[:, None, :]
-        downdate = bool(np.any(lam < 0))
+        W = V * np.sqrt(np.abs(lam))[:, None, :]  # dM_j = W_j diag(sign λ_j) W_jᵀ
+        signs = np.sign(lam)
         try:
             if self.factored:
                 if len(U) != 1:
@@ -371,18 +370,15 @@ class MixedEffectModel:
                 idx, bval = B.indices[lo:hi], B.data[lo:hi]
                 if len(idx) == 0:
                     return None
-                scale = np.abs(bval)[:, None, None]
                 return self.effects.proposed_lowrank(
-                    idx, scale * W_up[0], bval[:, None] * p["dpm"][0],
-                    scale * W_dn[0] if downdate else None,
+                    idx, bval[:, None, None] * W[0], bval[:, None] * p["dpm"][0], signs[0]
                 )
             if len(U) * d >= (L * d) // 2:
                 return None
             Bu = self._mixing_dense(U)  # (u, L)
-            Ueff = np.einsum("jl,jdk->ldjk", Bu, W_up).reshape(L * d, -1)
-            Veff = np.einsum("jl,jdk->ldjk", Bu, W_dn).reshape(L * d, -1) if downdate else None
+            Weff = np.einsum("jl,jdk->ldjk", Bu, W).reshape(L * d, -1)
             dh = (Bu.T @ p["dpm"]).reshape(-1)
-            return self.effects.proposed_lowrank(Ueff, dh, Veff)
+            return self.effects.proposed_lowrank(Weff, dh, signs.reshape(-1))
         except NotPositiveDefiniteError:
             return None
 
