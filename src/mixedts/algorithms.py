@@ -202,7 +202,9 @@ class MeTS(_MixedMixin, ContextualBandit):
         Reward noise σ.
     seed : int, SeedSequence or numpy Generator, optional
     refactor_every : int
-        Exact recompute after this many incremental updates (bounds rounding drift).
+        Exact recompute after this many incremental updates (bounds rounding drift), or after
+        as many updates as there are observed actions if that is more, so that its amortised
+        cost does not grow with the catalogue. Call :meth:`refactor` to do it now.
     likelihood : {"gaussian", "logistic"} or Likelihood
         ``"logistic"`` gives meTS-GLM: Bernoulli rewards with a sigmoid link, each action's
         likelihood Laplace-approximated (math.md §4). Rewards must then be 0 or 1.

@@ -115,7 +115,7 @@ def argmax_active(
     scores: np.ndarray, active: np.ndarray, rng: np.random.Generator, break_ties: bool
 ) -> int:
     """Index of the best active action; ties broken uniformly with ``rng`` when asked."""
-    masked = np.where(active, scores, -np.inf)
+    masked = scores if active.all() else np.where(active, scores, -np.inf)
     best = int(np.argmax(masked))
     if break_ties:
         ties = np.flatnonzero(masked == masked[best])

@@ -142,16 +142,31 @@ class MixedEffectPrior:
         """
         L, d, K = self.n_effects, self.dim, self.n_actions
         mean = np.asarray(self.mixing @ self.effect_mean)
-        blocks = self._effect_cov_full.reshape(L, d, L, d).transpose(0, 2, 1, 3)  # (L, L, d, d)
         B = self.mixing
-        cov = np.empty((K, d, d))
-        # Γ_i Σ_Ψ Γ_iᵀ = Σ_{l,m} b_il b_im Σ_lm; chunk over actions to bound memory.
-        chunk = max(1, 2**22 // max(1, L * L))
-        for start in range(0, K, chunk):
-            Bc = B[start : start + chunk].toarray()
-            cov[start : start + chunk] = np.einsum("kl,lmde,km->kde", Bc, blocks, Bc, optimize=True)
+        blocks = self._effect_cov_full.reshape(L, d, L, d).transpose(0, 2, 1, 3)  # (L, L, d, d)
+        if self.effect_cov_is_block_diagonal():
+            # Γ_i Σ_Ψ Γ_iᵀ = Σ_l b_il² Σ_ll: one sparse product, O(nnz · d²)
+            diag = blocks[np.arange(L), np.arange(L)].reshape(L, d * d)
+            cov = np.asarray(B.power(2) @ diag).reshape(K, d, d)
+        else:
+            cov = np.empty((K, d, d))
+            # Γ_i Σ_Ψ Γ_iᵀ = Σ_{l,m} b_il b_im Σ_lm; chunk over actions to bound memory.
+            chunk = max(1, 2**22 // max(1, L * L))
+            for start in range(0, K, chunk):
+                Bc = B[start : start + chunk].toarray()
+                cov[start : start + chunk] = np.einsum(
+                    "kl,lmde,km->kde", Bc, blocks, Bc, optimize=True
+                )
         cov += self.action_cov
         return mean, 0.5 * (cov + np.swapaxes(cov, -1, -2))
+
+    def effect_cov_is_block_diagonal(self) -> bool:
+        """True when Σ_Ψ has no covariance between different effects."""
+        L, d = self.n_effects, self.dim
+        full = self._effect_cov_full.reshape(L, d, L, d)
+        off = full.copy()
+        off[np.arange(L), :, np.arange(L), :] = 0.0
+        return not np.any(off)
 
     def marginal_joint_prior(self) -> tuple[np.ndarray, np.ndarray]:
         """Prior of all K·d action parameters jointly (for small K).

@@ -33,10 +33,21 @@ class ActionStore:
         Σ0, shared or per action.
     noise_var : float
         σ², the reward noise variance.
+    prior_mean : ndarray, shape (K, d), optional
+        A fixed prior mean μ0_i per action (independent models). It enters as the prior part
+        ``P0 μ0`` of ``b``, so that ``m = S b`` is the posterior mean. Mixed-effect models
+        leave it out: their prior mean is the effect mix, supplied at scoring time.
     """
 
-    def __init__(self, n_actions: int, action_cov: np.ndarray, noise_var: float) -> None:
+    def __init__(
+        self,
+        n_actions: int,
+        action_cov: np.ndarray,
+        noise_var: float,
+        prior_mean: np.ndarray | None = None,
+    ) -> None:
         self.noise_var = float(noise_var)
+        self.prior_mean = prior_mean
         self.action_cov = action_cov
         self.shared = action_cov.ndim == 2
         d = action_cov.shape[-1]
@@ -63,6 +74,16 @@ class ActionStore:
     def set_action_cov(self, action_cov: np.ndarray) -> None:
         """Replace Σ0 (only appended rows may differ: used by ``add_action``)."""
         self.action_cov = action_cov
+
+    def set_prior_mean(self, prior_mean: np.ndarray) -> None:
+        """Replace μ0 (only appended rows may differ: used by ``add_action``)."""
+        self.prior_mean = prior_mean
+
+    def prior_b(self, actions: np.ndarray) -> np.ndarray:
+        """The prior part ``P0 μ0`` of ``b`` for ``actions`` (zeros without a prior mean)."""
+        if self.prior_mean is None:
+            return np.zeros((len(actions), self.dim))
+        return np.einsum("nij,nj->ni", self.prior_prec(actions), self.prior_mean[actions])
 
     # ------------------------------------------------------------------ slots
     def prior_cov(self, actions: np.ndarray) -> np.ndarray:
@@ -102,9 +123,9 @@ class ActionStore:
         self.actions[slots] = actions
         self.counts[slots] = 0
         self.G[slots] = 0.0
-        self.b[slots] = 0.0
-        self.m[slots] = 0.0
+        self.b[slots] = self.prior_b(actions)
         self.S[slots] = self.prior_cov(actions)
+        self.m[slots] = np.einsum("nij,nj->ni", self.S[slots], self.b[slots])
         if not self.shared:
             self.P0s[slots] = self.prior_prec(actions)
         self.slot_of[actions] = slots
@@ -116,8 +137,8 @@ class ActionStore:
         slots = self.slot_of[actions]
         seen = slots >= 0
         S = np.array(self.prior_cov(actions))
-        b = np.zeros((len(actions), self.dim))
-        m = np.zeros_like(b)
+        b = self.prior_b(actions)
+        m = np.einsum("nij,nj->ni", S, b)
         G = np.zeros_like(S)
         P0 = np.array(self.prior_prec(actions)) if not self.shared else self.P0_slots(slots)
         if np.any(seen):
@@ -141,7 +162,8 @@ class ActionStore:
         else:
             S = self.action_cov if self.shared else self.action_cov[a]
             P0 = self.P0 if self.shared else sym_inv(S)
-            b = m = np.zeros(self.dim)
+            b = self.prior_b(np.array([a]))[0]
+            m = S @ b
             G = np.zeros((self.dim, self.dim))
         s2 = self.noise_var
         v = S @ x
@@ -259,9 +281,15 @@ class ActionStore:
             if x.ndim == 1:
                 return float(x @ self.action_cov @ x)
             return rowdot(x @ self.action_cov, x)
-        if x.ndim == 1:
-            return batched_quadratic(self.action_cov, x)
-        return rowdot(stacked_matvec(self.action_cov, x), x)
+        # per-action Σ0: only the unobserved actions (the observed ones are overwritten)
+        out = np.zeros(n_actions)
+        idx = np.flatnonzero(self.slot_of < 0)
+        if len(idx):
+            cov = self.action_cov[idx]
+            out[idx] = batched_quadratic(cov, x) if x.ndim == 1 else rowdot(
+                stacked_matvec(cov, x[idx]), x[idx]
+            )
+        return out
 
     def observed_scores(self, x: np.ndarray, prior_means: np.ndarray):
         """Mean and variance of ``x_aᵀ θ_a | c_a`` for the observed slots.
@@ -272,9 +300,10 @@ class ActionStore:
         Parameters
         ----------
         x : (d,) shared or (K, d) per action
-        prior_means : (n, d) array, or a sparse (n, L) mixing matrix paired with effects
+        prior_means : (n, d) array, a pair (sparse (n, L) mixing, (L, d) effects), or None
             The conditional prior mean c_a of each observed slot, given as ``prior_means`` or
-            as the product ``mixing @ effects`` (``prior_means=(mixing, effects)``).
+            as the product ``mixing @ effects``; None when the prior mean is already part of
+            ``b`` (independent models), which skips a pass.
 
         Returns
         -------
@@ -290,6 +319,8 @@ class ActionStore:
             v = stacked_matvec(self.S[:n], xo)
             var = rowdot(v, xo)
             xm = rowdot(self.m[:n], xo)
+        if prior_means is None:
+            return xm, var
         q = v @ self.P0 if self.shared else stacked_matvec(self.P0s[:n], v)  # P0 S x
         if isinstance(prior_means, tuple):
             mixing, effects = prior_means

@@ -43,7 +43,9 @@ class IndependentGaussianModel:
         self.n_actions, self.dim = self.prior_mean.shape
         self.noise_std = float(noise_std)
         self.refactor_every = int(refactor_every)
-        self.store = ActionStore(self.n_actions, self.prior_cov, self.noise_std**2)
+        self.store = ActionStore(
+            self.n_actions, self.prior_cov, self.noise_std**2, prior_mean=self.prior_mean
+        )
         self.likelihood = likelihood if likelihood is not None else Gaussian()
         self.fitter = (
             None
@@ -63,7 +65,7 @@ class IndependentGaussianModel:
         n = self.store.n
         if n:
             acts = self.store.actions[:n]
-            mean[acts], var[acts] = self.store.observed_scores(x, self.prior_mean[acts])
+            mean[acts], var[acts] = self.store.observed_scores(x, None)
         return mean, var
 
     def sample_scores(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -81,10 +83,7 @@ class IndependentGaussianModel:
         mean = self.prior_mean.copy()
         n = self.store.n
         if n:
-            acts = self.store.actions[:n]
-            P0 = self.store.P0_slots(slice(0, n))
-            pc = np.einsum("nij,nj->ni", P0, mean[acts]) + self.store.b[:n]
-            mean[acts] = np.einsum("nij,nj->ni", self.store.S[:n], pc)
+            mean[self.store.actions[:n]] = self.store.m[:n]  # m = S (P0 μ0 + b) for these
         return mean
 
     def posterior_cov(self) -> np.ndarray:
@@ -107,7 +106,7 @@ class IndependentGaussianModel:
         self.store.commit(self.store.propose(a, x, y))
         self.n_updates += 1
         self._since_refactor += 1
-        if self.refactor_every and self._since_refactor >= self.refactor_every:
+        if self.refactor_every and self._since_refactor >= max(self.refactor_every, self.store.n):
             self.refactor()
 
     def update_batch(self, X: np.ndarray, A: np.ndarray, Y: np.ndarray, rng=None) -> None:
@@ -119,7 +118,7 @@ class IndependentGaussianModel:
             U, inv = np.unique(A, return_inverse=True)
             old = self.store.state_of(U)
             mode, G, token = self.fitter.propose(U, inv, X, Y, old[3], rng)
-            b = np.einsum("uij,uj->ui", G, mode)
+            b = np.einsum("uij,uj->ui", G, mode) + self.store.prior_b(U)
             p = self.store.propose_set(U, np.bincount(inv, minlength=len(U)), G, b, old)
             self.store.commit_batch(p)
             self.fitter.commit(token)
@@ -152,6 +151,7 @@ class IndependentGaussianModel:
         elif prior_cov is not None:
             raise ValidationError("prior_cov: this model shares one prior covariance; pass None")
         self.prior_mean = np.concatenate([self.prior_mean, mean[None]])
+        self.store.set_prior_mean(self.prior_mean)
         self.n_actions += 1
         self.store.set_n_actions(self.n_actions)
         return self.n_actions - 1

@@ -39,7 +39,8 @@ class MixedEffectModel:
     factored : bool
         Use the factored (mean-field) effect posterior of meTS-Fa (math.md §3).
     refactor_every : int
-        Recompute every factor exactly after this many incremental updates (0: never).
+        Recompute every factor exactly after this many incremental updates, or after as many
+        updates as there are observed actions if that is more (0: never).
     likelihood : Likelihood, optional
         Gaussian (default; closed form) or a GLM such as :class:`~mixedts.likelihoods.Logistic`,
         whose per-action likelihoods are Laplace-approximated (math.md §4).
@@ -164,6 +165,16 @@ class MixedEffectModel:
             prec += (F.T @ (Mb @ F)).toarray()
             h += F.T @ pm.reshape(-1)
         return SqrtGaussian.from_precision(0.5 * (prec + prec.T), h)
+
+    def _maybe_refactor(self) -> None:
+        """Refactor after ``max(refactor_every, observed actions)`` incremental updates.
+
+        A refactor costs O(n_obs·d³ + nnz·d² + (L·d)³); waiting at least n_obs updates keeps
+        its amortised cost per update independent of the catalogue size.
+        """
+        every = self.refactor_every
+        if every and self._since_refactor >= max(every, self.store.n):
+            self.refactor()
 
     def refactor(self) -> None:
         """Recompute every action covariance and the effect posterior exactly."""
@@ -326,8 +337,7 @@ class MixedEffectModel:
             self.effects.commit(*new_effects)
         self.n_updates += 1
         self._since_refactor += 1
-        if self.refactor_every and self._since_refactor >= self.refactor_every:
-            self.refactor()
+        self._maybe_refactor()
 
     def update_batch(
         self, X: np.ndarray, A: np.ndarray, Y: np.ndarray, rng: np.random.Generator | None = None
@@ -398,8 +408,7 @@ class MixedEffectModel:
             return
         self.effects.commit(*proposal)
         self._since_refactor += n_obs
-        if self.refactor_every and self._since_refactor >= self.refactor_every:
-            self.refactor()
+        self._maybe_refactor()
 
     # ------------------------------------------------------------------ catalogue
     def add_action(self, mixing_row: np.ndarray, action_cov: np.ndarray | None = None) -> int:
