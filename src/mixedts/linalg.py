@@ -102,14 +102,15 @@ def sqrt_from_precision(precision: np.ndarray) -> np.ndarray:
 
 
 def sym_inv(mats: np.ndarray) -> np.ndarray:
-    """Inverse of symmetric positive-definite matrices, (n, n) or (m, n, n), symmetrised."""
+    """Inverse of symmetric positive-definite matrices, (n, n) or (m, n, n), symmetrised.
+
+    Raises ``NotPositiveDefiniteError`` when a matrix is not positive definite.
+    """
     try:
-        L = np.linalg.cholesky(mats)
+        np.linalg.cholesky(mats)  # the check; a batched LU inverse is then the fastest route
     except np.linalg.LinAlgError:
         raise NotPositiveDefiniteError("matrix is not positive definite") from None
-    eye = np.broadcast_to(np.eye(mats.shape[-1]), mats.shape)
-    inv_L = np.linalg.solve(L, eye)
-    out = np.swapaxes(inv_L, -1, -2) @ inv_L
+    out = np.linalg.inv(mats)
     return 0.5 * (out + np.swapaxes(out, -1, -2))
 
 

@@ -16,6 +16,7 @@ of action ``a`` or −1.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..linalg import batched_quadratic, rowdot, stacked_matvec, sym_inv
 
@@ -206,11 +207,11 @@ class ActionStore:
         """
         U, inv = np.unique(A, return_inverse=True)
         u, d, s2 = len(U), self.dim, self.noise_var
-        outer = (Xa[:, :, None] * Xa[:, None, :]).reshape(len(A), d * d) / s2
-        G_add = np.zeros((u, d * d))
-        np.add.at(G_add, inv, outer)
-        b_add = np.zeros((u, d))
-        np.add.at(b_add, inv, Xa * (Y / s2)[:, None])
+        n = len(A)
+        # per-action sums as one sparse (u, n) indicator product (np.add.at is far slower)
+        ind = sp.csr_matrix((np.full(n, 1.0 / s2), (inv, np.arange(n))), shape=(u, n))
+        G_add = np.asarray(ind @ (Xa[:, :, None] * Xa[:, None, :]).reshape(n, d * d))
+        b_add = np.asarray(ind @ (Xa * Y[:, None]))
         old = self.state_of(U)
         return self.propose_set(
             U, np.bincount(inv, minlength=u), old[3] + G_add.reshape(u, d, d), old[1] + b_add, old

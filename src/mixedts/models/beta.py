@@ -48,6 +48,104 @@ def _finite_vector(value, n: int, name: str) -> np.ndarray:
     return arr
 
 
+def argmax_rows(scores: np.ndarray, active: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Row-wise argmax over the active columns of ``scores`` (n, K), ties broken uniformly.
+
+    The generator is used only for rows that hold a tie (never, for continuous scores).
+    """
+    masked = np.where(active, scores, -np.inf)
+    best = masked.argmax(axis=1)
+    top = masked[np.arange(len(masked)), best]
+    ties = masked == top[:, None]
+    n_ties = ties.sum(axis=1)
+    rows = np.flatnonzero(n_ties > 1)
+    if len(rows):
+        pick = rng.integers(0, n_ties[rows])  # one uniform position among each row's ties
+        csum = np.cumsum(ties[rows], axis=1)
+        best[rows] = (csum <= pick[:, None]).sum(axis=1)
+    return best.astype(np.int64)
+
+
+def _tail_positions(rng: np.random.Generator, total: int, eps: float) -> np.ndarray:
+    """The positions of the successes among ``total`` i.i.d. Bernoulli(eps) trials.
+
+    Drawn as cumulative geometric gaps: O(eps · total) work instead of ``total`` uniforms.
+    """
+    chunk = int(eps * total + 6.0 * np.sqrt(eps * total) + 16)
+    pos = np.cumsum(rng.geometric(eps, size=chunk)) - 1
+    parts = [pos]
+    while parts[-1][-1] < total:
+        parts.append(parts[-1][-1] + np.cumsum(rng.geometric(eps, size=chunk)))
+    pos = np.concatenate(parts)
+    return pos[pos < total]
+
+
+def lazy_beta_argmax(
+    a: np.ndarray,
+    b: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    eps: float,
+    q: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """``n`` exact draws of argmax_i θ_i with independent θ_i ~ Beta(a_i, b_i), (n,).
+
+    Every arm has a cut-off q_i with P(θ_i > q_i) = eps. Each (round, arm) pair is first told
+    whether θ_i lands above q_i (an i.i.d. Bernoulli(eps) event, drawn by geometric skipping);
+    those rare upper-tail values are drawn exactly by the inverse incomplete beta function.
+    The other arms are visited in decreasing q_i (in blocks of doubling width), and an arm is
+    drawn (from Beta truncated to [0, q_i], by rejection) only in the rounds whose current
+    maximum is below q_i: an arm that is not drawn has θ_i ≤ q_i ≤ the maximum, so it cannot be
+    the argmax. Each θ_i therefore
+    keeps its exact distribution as far as the argmax is concerned, while arms that are clearly
+    worse than the leaders cost one comparison instead of a Beta draw.
+
+    ``q`` may pass the cut-offs ``betainccinv(a, b, eps)`` when the caller caches them.
+    Returns None where the cut-offs are not usable numerically (the caller then draws every arm).
+    """
+    K = len(a)
+    if q is None:
+        q = special.betainccinv(a, b, eps)
+    if not (np.all(np.isfinite(q)) and np.all(q > 0) and np.all(q < 1)):
+        return None
+    order = np.argsort(-q, kind="stable")
+    pos = _tail_positions(rng, n * K, eps)
+    rows, cols = np.divmod(pos, K)
+    tail_vals = special.betainccinv(a[cols], b[cols], eps * rng.random(len(pos)))
+    best = np.full(n, -1, dtype=np.int64)
+    top = np.full(n, -np.inf)
+    np.maximum.at(top, rows, tail_vals)
+    winner = tail_vals == top[rows]
+    best[rows[winner]] = cols[winner]
+    is_tail = np.zeros((n, K), dtype=bool)
+    is_tail[rows, cols] = True
+    start, width = 0, 2
+    while start < K:  # blocks of arms, most competitive first, doubling in width
+        ks = order[start : start + width]
+        if q[ks[0]] <= top.min():
+            break  # q only decreases and the maxima only grow: no round can change its argmax
+        # Draw arm k in round r iff r's maximum so far is below q_k. That decision never looks
+        # at θ_k itself, so every drawn value keeps its (truncated) distribution.
+        r, c = np.nonzero((top[:, None] < q[ks][None, :]) & ~is_tail[:, ks])
+        if len(r):
+            kk = ks[c]
+            vals = rng.beta(a[kk], b[kk])
+            over = np.flatnonzero(vals > q[kk])
+            while len(over):  # truncation to [0, q_k] by rejection: acceptance 1 - eps
+                vals[over] = rng.beta(a[kk[over]], b[kk[over]])
+                over = over[vals[over] > q[kk[over]]]
+            block = np.full((n, len(ks)), -np.inf)
+            block[r, c] = vals
+            j = block.argmax(axis=1)
+            bv = block[np.arange(n), j]
+            better = bv > top
+            top[better] = bv[better]
+            best[better] = ks[j[better]]
+        start += width
+        width *= 2
+    return best
+
+
 class _ArmsModel:
     """Shared bookkeeping: K arms, no context, an observation count per arm."""
 
@@ -96,9 +194,18 @@ class BetaBernoulliModel(_ArmsModel):
         the mean is unchanged. 1 is exact Thompson sampling.
     default_alpha, default_beta : float
         Prior of arms added later with ``add_action()``.
+    binarize : bool
+        Read by the policy: replace each reward y by a Bernoulli(y) draw before updating.
     """
 
     reward_range = (0.0, 1.0)
+    #: below this many draws ``sample_argmax`` draws every arm (the lazy sampler's set-up costs
+    #: K inverse incomplete-beta evaluations)
+    lazy_min_rounds = 64
+    #: tail probability of the lazy sampler's per-arm cut-off
+    lazy_eps = 1e-3
+    #: rows handled at once by the lazy sampler (bounds its memory)
+    lazy_chunk = 4096
 
     def __init__(
         self,
@@ -107,6 +214,7 @@ class BetaBernoulliModel(_ArmsModel):
         variance_scale: float = 1.0,
         default_alpha: float = 1.0,
         default_beta: float = 1.0,
+        binarize: bool = False,
     ) -> None:
         self.alpha = np.array(alpha, dtype=np.float64)
         self.beta = np.array(beta, dtype=np.float64)
@@ -116,6 +224,7 @@ class BetaBernoulliModel(_ArmsModel):
         self.variance_scale = float(variance_scale)
         self.default_alpha = float(default_alpha)
         self.default_beta = float(default_beta)
+        self.binarize = bool(binarize)
         self.n_updates = 0
 
     # ------------------------------------------------------------------ posterior
@@ -138,6 +247,48 @@ class BetaBernoulliModel(_ArmsModel):
         if self.variance_scale != 1.0:
             a, b = a / self.variance_scale, b / self.variance_scale
         return rng.beta(a, b, size=(n, self.n_actions))
+
+    def sample_argmax(self, n: int, active: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``n`` independent draws of the active arm with the largest posterior sample, (n,).
+
+        Thompson sampling's decisions for n rounds with the posterior held fixed. The same
+        distribution as drawing every arm (:meth:`sample_scores_batch`) and taking the argmax,
+        computed lazily for large batches (see :func:`lazy_beta_argmax`).
+        """
+        a, b = self.posterior_params()
+        if self.variance_scale != 1.0:
+            a, b = a / self.variance_scale, b / self.variance_scale
+        idx = np.flatnonzero(active)
+        a, b = a[idx], b[idx]
+        if n < self.lazy_min_rounds or len(idx) < 4:
+            return idx[argmax_rows(rng.beta(a, b, size=(n, len(idx))), True, rng)]
+        q = self._cutoffs(a, b)
+        out = np.empty(n, dtype=np.int64)
+        for start in range(0, n, self.lazy_chunk):  # memory: one (chunk, K) mask at a time
+            m = min(self.lazy_chunk, n - start)
+            got = lazy_beta_argmax(a, b, m, rng, self.lazy_eps, q)
+            if got is None:
+                got = argmax_rows(rng.beta(a, b, size=(m, len(idx))), True, rng)
+            out[start : start + m] = idx[got]
+        return out
+
+    def _cutoffs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """betainccinv(a, b, eps), recomputed only for arms whose parameters changed.
+
+        A cache of a pure function of (a, b): it is not part of the state, and a copy or a
+        reloaded model recomputes exactly the same values.
+        """
+        cache = getattr(self, "_cutoff_cache", None)
+        if cache is not None and cache[0].shape == a.shape and cache[2] == self.lazy_eps:
+            ca, cb, _, cq = cache
+            changed = np.flatnonzero((ca != a) | (cb != b))
+            if len(changed):
+                cq = cq.copy()
+                cq[changed] = special.betainccinv(a[changed], b[changed], self.lazy_eps)
+        else:
+            cq = special.betainccinv(a, b, self.lazy_eps)
+        self._cutoff_cache = (a.copy(), b.copy(), self.lazy_eps, cq)
+        return cq
 
     def mean_scores(self, x=None) -> np.ndarray:
         a, b = self.posterior_params()
@@ -187,6 +338,7 @@ class BetaBernoulliModel(_ArmsModel):
             "variance_scale": self.variance_scale,
             "default_alpha": self.default_alpha,
             "default_beta": self.default_beta,
+            "binarize": self.binarize,
             "n_updates": self.n_updates,
         }
         arrays = {
@@ -211,6 +363,7 @@ class BetaBernoulliModel(_ArmsModel):
             check_positive(cfg["variance_scale"], "variance_scale"),
             check_positive(cfg["default_alpha"], "default_alpha"),
             check_positive(cfg["default_beta"], "default_beta"),
+            bool(cfg["binarize"]),
         )
         model.successes = succ.copy()
         model.failures = fail.copy()

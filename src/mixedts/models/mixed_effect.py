@@ -160,11 +160,29 @@ class MixedEffectModel:
         prec = self._prec0.copy()
         h = self._h0.copy()
         if n:
-            F = sp.kron(Bo, sp.identity(d), format="csr")
-            Mb = sp.bsr_matrix((M, np.arange(n), np.arange(n + 1)), shape=(n * d, n * d))
-            prec += (F.T @ (Mb @ F)).toarray()
-            h += F.T @ pm.reshape(-1)
+            prec += self._effect_data_precision(M)
+            h += np.asarray(Bo.T @ pm).reshape(-1)
         return SqrtGaussian.from_precision(0.5 * (prec + prec.T), h)
+
+    def _effect_data_precision(self, M: np.ndarray) -> np.ndarray:
+        """Σ_i (b_i b_iᵀ) ⊗ M_i over the observed slots, (L·d, L·d).
+
+        Every pair (l, m) of non-zeros in a row contributes b_il b_im M_i to block (l, m): one
+        sparse (L², pairs) by dense (pairs, d²) product, O(n · nnz_row² · d²), in chunks.
+        """
+        L, d, n, w = self.n_effects, self.dim, self.store.n, self._width
+        out = np.zeros((L * L, d * d))
+        chunk = max(1, 2**20 // (w * w))
+        for s0 in range(0, n, chunk):  # chunks of slots bound the memory of the pair lists
+            s1 = min(s0 + chunk, n)
+            idx, val = self._mix_idx[s0:s1], self._mix_val[s0:s1]
+            k = len(idx)
+            lm = (idx[:, :, None] * L + idx[:, None, :]).reshape(-1)
+            coef = (val[:, :, None] * val[:, None, :]).reshape(-1)
+            rows = np.repeat(np.arange(k), w * w)
+            pairs = sp.csr_matrix((coef, (lm, rows)), shape=(L * L, k))
+            out += np.asarray(pairs @ M[s0 : s0 + k].reshape(k, d * d))
+        return out.reshape(L, L, d, d).transpose(0, 2, 1, 3).reshape(L * d, L * d)
 
     def _maybe_refactor(self) -> None:
         """Refactor after ``max(refactor_every, observed actions)`` incremental updates.
@@ -368,6 +386,8 @@ class MixedEffectModel:
         """
         U = p["U"]
         L, d = self.n_effects, self.dim
+        if len(U) > 1 and (self.factored or len(U) * d >= (L * d) // 2):
+            return None  # an exact recompute is cheaper than this many low-rank terms
         lam, V = np.linalg.eigh(p["dM"])
         W = V * np.sqrt(np.abs(lam))[:, None, :]  # dM_j = W_j diag(sign λ_j) W_jᵀ
         signs = np.sign(lam)
