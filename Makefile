@@ -36,9 +36,11 @@ lint: $(VENV)/.test-installed
 
 bench: .venv-bench/.installed
 	.venv-bench/bin/python benchmarks/bench_rounds.py
+	.venv-bench/bin/python benchmarks/bench_glm.py
 
 bench-quick: .venv-bench/.installed
 	.venv-bench/bin/python benchmarks/bench_rounds.py --quick
+	.venv-bench/bin/python benchmarks/bench_glm.py --quick --out benchmarks/results_glm_quick.md
 
 clean:
 	rm -rf $(VENV) .venv-bench build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis
