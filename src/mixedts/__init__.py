@@ -12,23 +12,35 @@ from .algorithms import (
     LinUCB,
     MeTS,
 )
+from .experts import EXP4, EpsilonGreedyExperts, GeneralizedTS
+from .karmed import KLUCB, UCB1, BernoulliTS, GaussianTS
+from .models.experts import LogisticExperts, TableExperts
 from .persistence import CorruptFileError, load
 from .priors import MixedEffectPrior
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "EXP4",
     "GLMTS",
+    "KLUCB",
+    "UCB1",
     "UCBGLM",
+    "BernoulliTS",
     "ContextualBandit",
     "CorruptFileError",
+    "EpsilonGreedyExperts",
     "FactoredMeTS",
+    "GaussianTS",
+    "GeneralizedTS",
     "HierTS",
     "JointTS",
     "LinTS",
     "LinUCB",
+    "LogisticExperts",
     "MeTS",
     "MixedEffectPrior",
+    "TableExperts",
     "ValidationError",
     "load",
 ]

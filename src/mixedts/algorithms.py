@@ -603,3 +603,12 @@ MODEL_CLASSES: dict[str, Any] = {
         GLMUCBModel,
     )
 }
+
+# The K-armed and expert policies subclass ContextualBandit: imported after it, registered here.
+from .experts import EXPERT_MODELS, EXPERT_POLICIES, EXPERT_RULES  # noqa: E402
+from .karmed import KARMED_MODELS, KARMED_POLICIES, KARMED_RULES  # noqa: E402
+from .policies import RULES  # noqa: E402
+
+POLICY_CLASSES.update({**KARMED_POLICIES, **EXPERT_POLICIES})
+MODEL_CLASSES.update({**KARMED_MODELS, **EXPERT_MODELS})
+RULES.update({**KARMED_RULES, **EXPERT_RULES})

@@ -38,6 +38,7 @@ from .models.experts import (
     WeightedExperts,
     as_expert_set,
     check_loss,
+    greedy_advice,
 )
 from .policies import DecisionRule, argmax_active
 
@@ -103,8 +104,6 @@ class ExpertGreedy(ExpertMixture):
         return model.leader_scores(x, rng)
 
     def probabilities(self, model, x, active) -> np.ndarray:
-        from .models.experts import greedy_advice
-
         leaders = model.log_weights == model.log_weights.max()
         share = leaders / leaders.sum()
         advice = greedy_advice(model.predict(x), active)
@@ -128,6 +127,11 @@ def _log_prior(prior, n: int) -> np.ndarray:
         raise V.ValidationError("prior must be non-negative with a positive sum")
     with np.errstate(divide="ignore"):
         return np.log(p / p.sum())
+
+
+def _one(x):
+    """One validated context as a batch of one round."""
+    return [None] if x is None else x[None]
 
 
 def _n_actions(expert_set: ExpertSet, n_actions) -> int:
@@ -266,7 +270,7 @@ class _LossBandit(_ExpertBandit):
         x = self.model.check_context(x)
         a = V.check_action(a, self.n_actions)
         Y = self._rewards(np.array([V.check_reward(y)]), "y")
-        self.model.update_batch([x], np.array([a], dtype=np.int64), Y)
+        self.model.update_batch(_one(x), np.array([a], dtype=np.int64), Y)
 
     def update_batch(self, X=None, A=None, Y=None) -> None:
         """Condition on n rounds at once (delayed feedback): the same as n ``update`` calls.
@@ -454,7 +458,7 @@ class EXP4(_ExpertBandit):
         if propensity is not None:
             p = self._propensities([V.check_reward(propensity, "propensity")], 1, "propensity")
         A = np.array([a], dtype=np.int64)
-        advice = self.model.played_advice([x], A, self.active)
+        advice = self.model.played_advice(_one(x), A, self.active)
         self.model._commit(self.model.proposal(advice, Y, self.gamma, self.active, p), 1)
 
     def update_batch(self, X=None, A=None, Y=None, propensities=None) -> None:

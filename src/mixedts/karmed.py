@@ -54,11 +54,13 @@ def _bernoulli_kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 class KArmedRule(DecisionRule):
     """A rule for context-free arms: ``choose(model, n, active, rng)`` returns n arms.
 
-    The default draws ``batch_scores`` (n, K) and takes a row-wise argmax over active arms,
-    breaking ties uniformly at random.
+    The default draws ``batch_scores`` (n, K) — in chunks of rounds, to bound memory — and
+    takes a row-wise argmax over active arms, breaking ties uniformly at random.
     """
 
     deterministic = True
+    #: entries (rounds × arms) scored at once by ``choose``
+    chunk_entries = 1 << 20
 
     def batch_scores(self, model, n: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
@@ -67,7 +69,13 @@ class KArmedRule(DecisionRule):
         return self.batch_scores(model, 1, rng)[0]
 
     def choose(self, model, n: int, active: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return argmax_rows(self.batch_scores(model, n, rng), active, rng)
+        step = max(1, self.chunk_entries // max(1, model.n_actions))
+        if n <= step:
+            return argmax_rows(self.batch_scores(model, n, rng), active, rng)
+        return np.concatenate([
+            argmax_rows(self.batch_scores(model, min(step, n - s), rng), active, rng)
+            for s in range(0, n, step)
+        ])
 
 
 class KArmedThompson(KArmedRule):
@@ -205,7 +213,7 @@ class KArmedBandit(ContextualBandit):
         """Condition on reward ``y`` of arm ``a``."""
         a = V.check_action(a, self.n_actions)
         y = self._rewards(np.array([V.check_reward(y)]), "y")
-        self.model.update_batch(None, np.array([a], dtype=np.int64), y)
+        self.model.update(None, a, float(y[0]))
 
     def update_batch(self, A, Y) -> None:  # type: ignore[override]
         """Condition on rewards ``Y`` (n,) of arms ``A`` (n,): the same as n ``update`` calls."""

@@ -117,8 +117,6 @@ def lazy_beta_argmax(
     np.maximum.at(top, rows, tail_vals)
     winner = tail_vals == top[rows]
     best[rows[winner]] = cols[winner]
-    is_tail = np.zeros((n, K), dtype=bool)
-    is_tail[rows, cols] = True
     start, width = 0, 2
     while start < K:  # blocks of arms, most competitive first, doubling in width
         ks = order[start : start + width]
@@ -126,7 +124,8 @@ def lazy_beta_argmax(
             break  # q only decreases and the maxima only grow: no round can change its argmax
         # Draw arm k in round r iff r's maximum so far is below q_k. That decision never looks
         # at θ_k itself, so every drawn value keeps its (truncated) distribution.
-        r, c = np.nonzero((top[:, None] < q[ks][None, :]) & ~is_tail[:, ks])
+        # (A round whose θ_k fell in the upper tail already has top >= θ_k > q_k: never redrawn.)
+        r, c = np.nonzero(top[:, None] < q[ks][None, :])
         if len(r):
             kk = ks[c]
             vals = rng.beta(a[kk], b[kk])
@@ -160,10 +159,6 @@ class _ArmsModel:
         if Y.size and (Y.min() < low or Y.max() > high):
             raise ValidationError(f"{name} must lie in [{low:g}, {high:g}] for this model")
         return Y
-
-    def update(self, x, a: int, y: float, rng=None) -> None:
-        """Condition on reward ``y`` of arm ``a`` (``x`` is ignored)."""
-        self.update_batch(None, np.array([a], dtype=np.int64), np.array([y], dtype=np.float64))
 
     def sample_scores(self, x, rng: np.random.Generator) -> np.ndarray:
         """One posterior draw of every arm's mean reward, (K,)."""
@@ -204,8 +199,8 @@ class BetaBernoulliModel(_ArmsModel):
     lazy_min_rounds = 64
     #: tail probability of the lazy sampler's per-arm cut-off
     lazy_eps = 1e-3
-    #: rows handled at once by the lazy sampler (bounds its memory)
-    lazy_chunk = 4096
+    #: rounds handled at once by the lazy sampler (bounds the memory of its (rounds, arms) blocks)
+    lazy_chunk = 8192
 
     def __init__(
         self,
@@ -258,18 +253,26 @@ class BetaBernoulliModel(_ArmsModel):
         a, b = self.posterior_params()
         if self.variance_scale != 1.0:
             a, b = a / self.variance_scale, b / self.variance_scale
-        idx = np.flatnonzero(active)
-        a, b = a[idx], b[idx]
-        if n < self.lazy_min_rounds or len(idx) < 4:
-            return idx[argmax_rows(rng.beta(a, b, size=(n, len(idx))), True, rng)]
+        idx = None
+        if not active.all():
+            idx = np.flatnonzero(active)
+            a, b = a[idx], b[idx]
+        if n < self.lazy_min_rounds or len(a) < 4:
+            draws = rng.beta(a, b, size=(n, len(a)))
+            if n == 1:  # one round (sequential select): skip the batch machinery
+                j = int(draws[0].argmax())
+                if np.count_nonzero(draws[0] == draws[0, j]) == 1:
+                    return np.array([j if idx is None else idx[j]], dtype=np.int64)
+            got = argmax_rows(draws, True, rng)
+            return got if idx is None else idx[got]
         q = self._cutoffs(a, b)
         out = np.empty(n, dtype=np.int64)
         for start in range(0, n, self.lazy_chunk):  # memory: one (chunk, K) mask at a time
             m = min(self.lazy_chunk, n - start)
             got = lazy_beta_argmax(a, b, m, rng, self.lazy_eps, q)
             if got is None:
-                got = argmax_rows(rng.beta(a, b, size=(m, len(idx))), True, rng)
-            out[start : start + m] = idx[got]
+                got = argmax_rows(rng.beta(a, b, size=(m, len(a))), True, rng)
+            out[start : start + m] = got if idx is None else idx[got]
         return out
 
     def _cutoffs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -314,6 +317,12 @@ class BetaBernoulliModel(_ArmsModel):
         return special.betaincinv(a / v, b / v, 1.0 - eps)
 
     # ------------------------------------------------------------------ updates
+    def update(self, x, a: int, y: float, rng=None) -> None:
+        """Condition on reward ``y`` ∈ [0, 1] of arm ``a`` (``x`` is ignored)."""
+        self.successes[a] += y
+        self.failures[a] += 1.0 - y
+        self.n_updates += 1
+
     def update_batch(self, X, A: np.ndarray, Y: np.ndarray, rng=None) -> None:
         """Condition on rewards ``Y`` (n,) in [0, 1] of arms ``A`` (n,) (``X`` is ignored)."""
         np.add.at(self.successes, A, Y)
@@ -440,6 +449,12 @@ class GaussianArmsModel(_ArmsModel):
     def posterior_cov(self) -> np.ndarray:
         """Posterior variance of each arm's mean reward, (K,)."""
         return self._posterior()[1]
+
+    def update(self, x, a: int, y: float, rng=None) -> None:
+        """Condition on reward ``y`` of arm ``a`` (``x`` is ignored)."""
+        self.n[a] += 1.0
+        self.sums[a] += y
+        self.n_updates += 1
 
     def update_batch(self, X, A: np.ndarray, Y: np.ndarray, rng=None) -> None:
         """Condition on rewards ``Y`` (n,) of arms ``A`` (n,) (``X`` is ignored)."""

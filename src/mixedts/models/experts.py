@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, logsumexp
+from scipy.special import expit
 
 from .._validation import (
     ValidationError,
@@ -34,6 +34,14 @@ from .._validation import (
 
 #: memory budget (float64 entries) of one chunk of a vectorised batch prediction
 _CHUNK_ENTRIES = 1 << 22
+
+
+def logsumexp(v: np.ndarray) -> float:
+    """log Σ exp(v) of a 1-d array, stable; −inf entries allowed (scipy's is slow for small v)."""
+    m = float(v.max())
+    if not np.isfinite(m):
+        return m
+    return m + float(np.log(np.exp(v - m).sum()))
 
 
 def check_predictions(P: Any, shape: tuple[int, ...], name: str = "experts") -> np.ndarray:
@@ -170,8 +178,8 @@ class CallableExperts(ExpertSet):
 class VectorisedExperts(ExpertSet):
     """Wraps any object with ``n_experts`` and a vectorised ``predict(x) -> (N, K)``.
 
-    Optional methods used when present: ``predict_one(j, x) -> (K,)`` and
-    ``predict_played(X, A) -> (n, N)``. Not saved (it is code); re-attach after loading.
+    Optional method used when present: ``predict_one(j, x) -> (K,)``. Not saved (it is code);
+    re-attach after loading.
     """
 
     def __init__(self, obj) -> None:
@@ -185,19 +193,15 @@ class VectorisedExperts(ExpertSet):
         self.n_experts = int(n)
         self.n_actions = getattr(obj, "n_actions", None)
         self.context_free = bool(getattr(obj, "context_free", False))
+        self.one_from_full = not hasattr(obj, "predict_one")
 
     def predict(self, x):
         return self.obj.predict(x)
 
     def predict_one(self, j, x):
-        if hasattr(self.obj, "predict_one"):
-            return self.obj.predict_one(j, x)
-        return np.asarray(self.obj.predict(x))[j]
-
-    def predict_played(self, X, A):
-        if hasattr(self.obj, "predict_played"):
-            return self.obj.predict_played(X, A)
-        return super().predict_played(X, A)
+        if self.one_from_full:
+            return np.asarray(self.obj.predict(x))[j]
+        return self.obj.predict_one(j, x)
 
     def __repr__(self) -> str:
         return f"VectorisedExperts({self.obj!r}, n_experts={self.n_experts})"
@@ -453,22 +457,40 @@ class WeightedExperts:
         return check_predictions(self._set().predict(x), (self.n_experts, self.n_actions))
 
     def predict_one(self, j: int, x) -> np.ndarray:
-        """Validated predictions of expert ``j``, (K,)."""
-        return check_predictions(self._set().predict_one(j, x), (self.n_actions,))
+        """Validated predictions of expert ``j``, (K,).
+
+        Where the set can only predict all experts at once, all of it is validated."""
+        experts = self._set()
+        if getattr(experts, "one_from_full", False):
+            return self.predict(x)[j]
+        return check_predictions(experts.predict_one(j, x), (self.n_actions,))
 
     def predict_played(self, X, A: np.ndarray) -> np.ndarray:
-        """Validated predictions of the played actions, (n, N)."""
-        return check_predictions(self._set().predict_played(X, A), (len(A), self.n_experts))
+        """Validated predictions of the played actions, (n, N).
+
+        Sets whose outputs are valid by construction (tables, logistic) and objects with their
+        own ``predict_played`` answer directly; otherwise each round's full (N, K) prediction
+        is validated, so an expert that is broken on any action is caught.
+        """
+        experts = self._set()
+        shape = (len(A), self.n_experts)
+        if type(experts).predict_played is not ExpertSet.predict_played:
+            return check_predictions(experts.predict_played(X, A), shape)
+        out = np.empty(shape)
+        for t, (x, a) in enumerate(zip(X, A)):  # rounds: each one vectorised (N, K) pass
+            out[t] = self.predict(x)[:, a]
+        return out
 
     # weights ------------------------------------------------------------------
     def weights(self) -> np.ndarray:
-        """Normalised weights, (N,) (they sum to 1)."""
-        return np.exp(self.log_weights - logsumexp(self.log_weights))
+        """Normalised weights, (N,) (they sum to 1; the log weights are kept normalised)."""
+        return np.exp(self.log_weights)
 
     def _commit(self, log_weights: np.ndarray, n: int) -> None:
+        """Store ``log_weights`` normalised (log-sum-exp 0)."""
         self.log_weights = log_weights - logsumexp(log_weights)
         self.n_updates += n
-        self._cdf = None
+        self._cdf = None  # recomputed from the log weights alone: a reloaded model agrees
 
     def sample_expert(self, rng: np.random.Generator) -> int:
         """One expert j ~ weights (one uniform draw; O(N) after an update, then O(log N))."""
@@ -610,6 +632,12 @@ class ExpertModel(WeightedExperts):
             return (F - y) ** 2
         if self.loss == "log":
             f = np.clip(F, self.clip, 1.0 - self.clip)
+            ones, zeros = Y == 1.0, Y == 0.0
+            if np.all(ones | zeros):  # binary rewards: one logarithm per entry, same values
+                out = np.empty_like(f)
+                out[ones] = -np.log(f[ones])
+                out[zeros] = -np.log1p(-f[zeros])
+                return out
             return -(y * np.log(f) + (1.0 - y) * np.log1p(-f))
         if self.loss is None:
             raise ValidationError(
