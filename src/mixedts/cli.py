@@ -1,77 +1,272 @@
-"""The ``mixedts`` command line (typer)."""
+"""The ``mixedts`` command line (typer): demo, run, reproduce, plot, bench, version.
+
+Bad arguments or experiment files exit with status 2 and one line naming the problem.
+"""
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
+import os
+from pathlib import Path
+from typing import Any
 
 try:
     import typer
 except ImportError as exc:  # pragma: no cover - the CLI needs the 'experiments' extra
     raise SystemExit("the mixedts command needs: pip install 'mixedts[experiments]'") from exc
 
-from . import FactoredMeTS, HierTS, LinTS, LinUCB, MeTS
-from .environments import MixedEffectEnvironment
-from .evaluation import run_policy
+from .evaluation import ConfigError, Results, load_experiment
 
 app = typer.Typer(
-    help="Thompson sampling for bandits whose actions share structure.", no_args_is_help=True
+    help="Thompson sampling for bandits whose actions share structure.",
+    no_args_is_help=True,
+    add_completion=False,
 )
 
-POLICIES = {
-    "meTS": lambda env, s: MeTS(env.prior, env.noise_std, seed=s),
-    "meTS-Fa": lambda env, s: FactoredMeTS(env.prior, env.noise_std, seed=s),
-    "LinTS": lambda env, s: LinTS.from_prior(env.prior, noise_std=env.noise_std, seed=s),
-    "HierTS": lambda env, s: HierTS.from_prior(env.prior, noise_std=env.noise_std, seed=s),
-    "LinUCB": lambda env, s: LinUCB(env.n_actions, env.dim, alpha=1.0, seed=s),
+#: the demo: meTS Fig. 2 (linear, K=100, L=3, d=2) in the authors' code setting, shortened
+DEMO: dict[str, Any] = {
+    "name": "demo",
+    "title": "Linear bandit: K = 100, L = 3, d = 2 (authors' code setting)",
+    "environment": {"type": "mixed-effect", "n_actions": 100, "n_effects": 3, "dim": 2,
+                    "contexts": "pool"},
+    "policies": {
+        "meTS-Lin": {"type": "MeTS"},
+        "meTS-Lin-Fa": {"type": "FactoredMeTS"},
+        "HierTS": {"type": "HierTS"},
+        "LinTS": {"type": "LinTS"},
+        "LinUCB": {"type": "LinUCB"},
+    },
+    "horizon": 2000,
+    "runs": 8,
 }
+
+#: what ``reproduce`` accepts: a config stem, or a group of them
+GROUPS = {"fig4": ["fig4-k50", "fig4-k20"]}
+
+RUNS = typer.Option(None, "--runs", help="Runs (overrides the file).")
+HORIZON = typer.Option(None, "--horizon", help="Rounds per run (overrides the file).")
+JOBS = typer.Option(None, "--jobs", help="Local processes; -1: all cores (overrides the file).")
+SCHEDULER = typer.Option(None, "--scheduler", help="Dask scheduler address, tcp://host:port.")
+SEED = typer.Option(None, "--seed", help="Root seed (overrides the file).")
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+OUT = typer.Option(None, "--out", help="Output folder (default results/NAME).")
+DEMO_OUT = typer.Option(Path("results/demo"), "--out", help="Output folder.")
+CONFIG = typer.Argument(..., help="Experiment file (TOML).")
+NAME = typer.Argument(..., help="fig2-linear, fig2-linear-text, fig2-logistic, fig4, …")
+RESULTS = typer.Argument(..., help="A results folder (or its results.parquet).")
+PNG = typer.Option(None, "--out", help="PNG path (default: regret.png beside the results).")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def print_table(results: Results, title: str = "", reference: dict | None = None) -> None:
+    """Final cumulative regret (mean ± s.e.), sorted, next to the reference values."""
+    from rich.table import Table
+
+    reference = reference or {}
+    s = results.summary().sort_values("cum_regret_mean")
+    table = Table(title=title or None, caption=f"cumulative regret at n = {results.horizon}, "
+                  f"{results.n_runs} runs, mean ± standard error")
+    table.add_column("policy")
+    for col in ("regret", "± s.e.", *reference, *(f"/ {k}" for k in reference), "ms/round"):
+        table.add_column(col, justify="right")
+    for r in s.itertuples():
+        refs = [reference[k].get(r.policy) for k in reference]
+        ratios = [f"{r.cum_regret_mean / v:.2f}" if v else "" for v in refs]
+        se = "" if r.cum_regret_se != r.cum_regret_se else f"{r.cum_regret_se:.1f}"
+        table.add_row(r.policy, f"{r.cum_regret_mean:.1f}", se,
+                      *("" if v is None else f"{v:.0f}" for v in refs), *ratios,
+                      f"{r.ms_per_round:.3f}")
+    console = _console()
+    console.print(table)
+    for label, values in reference.items():
+        ours = [p for p in s["policy"] if p in values]
+        theirs = sorted(ours, key=lambda p: values[p])
+        same = "yes" if ours == theirs else f"no ({label}: {', '.join(theirs)})"
+        console.print(f"same order as {label}: {same}")
+
+
+def write_outputs(results: Results, out: Path, title: str = "",
+                  reference: dict | None = None) -> list[Path]:
+    """``results.parquet``, ``summary.csv`` (10 checkpoints, the last the final round) and
+    ``regret.png`` (when matplotlib is installed) in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [results.to_parquet(out / "results.parquet")]
+    n = results.horizon
+    checkpoints = sorted({max(1, round(n * k / 10)) for k in range(1, 11)})
+    summary = results.summary(checkpoints)
+    summary.to_csv(out / "summary.csv", index=False)
+    written.append(out / "summary.csv")
+    try:
+        written.append(results.plot(out / "regret.png", title=title or None,
+                                    reference=reference))
+    except ImportError:
+        typer.echo("note: no regret.png (pip install matplotlib)", err=True)
+    return written
+
+
+def _run_experiment(exp, out: Path | None, jobs, scheduler, quiet: bool) -> Results:
+    console = _console()
+    if exp.description:
+        console.print(exp.description)
+    console.print(f"{exp.name}: {exp.environment!r}\n{len(exp.policies)} policies × "
+                  f"{exp.runs} runs × {exp.horizon} rounds")
+    results = exp.run(n_jobs=jobs, scheduler=scheduler, quiet=quiet)
+    print_table(results, exp.title, exp.reference)
+    console.print(f"wall time {results.meta['wall_seconds']:.1f} s")
+    if out is not None:
+        written = write_outputs(results, out, exp.title, exp.reference)
+        console.print("wrote " + ", ".join(str(p) for p in written))
+    return results
 
 
 @app.command()
 def demo(
-    n_actions: int = typer.Option(100, help="K, the number of actions."),
-    n_effects: int = typer.Option(3, help="L, the number of effects."),
-    dim: int = typer.Option(2, help="d, the context dimension."),
+    runs: int = typer.Option(8, help="Runs (seeded from --seed)."),
     horizon: int = typer.Option(2000, help="Rounds per run."),
-    runs: int = typer.Option(5, help="Independent runs (seeded from --seed)."),
+    jobs: int = typer.Option(2, help="Local processes."),
     seed: int = typer.Option(0, help="Root seed."),
+    out: Path = DEMO_OUT,
+    quiet: bool = QUIET,
 ) -> None:
-    """Synthetic linear comparison (the meTS paper's Fig. 2 setting): cumulative regret."""
-    from rich.console import Console
-    from rich.progress import track
+    """meTS Fig. 2 (linear, K=100, L=3, d=2), shortened: a table, results/demo/regret.png."""
+    try:
+        exp = load_experiment({**DEMO, "runs": runs, "horizon": horizon, "seed": seed})
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    _run_experiment(exp, out, jobs, None, quiet)
+
+
+@app.command()
+def run(
+    config: Path = CONFIG,
+    runs: int | None = RUNS,
+    horizon: int | None = HORIZON,
+    jobs: int | None = JOBS,
+    scheduler: str | None = SCHEDULER,
+    seed: int | None = SEED,
+    out: Path | None = OUT,
+    quiet: bool = QUIET,
+) -> None:
+    """Run an experiment file; write results.parquet, summary.csv and regret.png."""
+    try:
+        _check_overrides(runs, horizon, jobs, seed)
+        exp = load_experiment(config).replace(runs=runs, horizon=horizon, seed=seed)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    _run_experiment(exp, out or Path("results") / exp.name, jobs, scheduler, quiet)
+
+
+def _check_overrides(runs, horizon, jobs, seed) -> None:
+    for name, value, low in (("--runs", runs, 1), ("--horizon", horizon, 1), ("--seed", seed, 0)):
+        if value is not None and value < low:
+            raise ConfigError(f"{name}: must be >= {low}, got {value}")
+    if jobs == 0:
+        raise ConfigError("--jobs: must be a positive number of processes or -1")
+
+
+def config_dirs() -> list[Path]:
+    """Where ``reproduce`` looks for experiment files."""
+    dirs = []
+    if os.environ.get("MIXEDTS_CONFIGS"):
+        dirs.append(Path(os.environ["MIXEDTS_CONFIGS"]))
+    dirs.append(Path.cwd() / "configs")
+    dirs.append(Path(__file__).resolve().parents[2] / "configs")  # a source checkout
+    return dirs
+
+
+def find_configs(name: str) -> list[Path]:
+    stems = GROUPS.get(name, [name])
+    for folder in config_dirs():
+        paths = [folder / f"{stem}.toml" for stem in stems]
+        if all(p.is_file() for p in paths):
+            return paths
+    known = sorted({p.stem for d in config_dirs() if d.is_dir() for p in d.glob("*.toml")}
+                   | set(GROUPS))
+    raise ConfigError(f"NAME: unknown experiment {name!r}; known: {', '.join(known) or 'none'}")
+
+
+@app.command()
+def reproduce(
+    name: str = NAME,
+    runs: int | None = RUNS,
+    horizon: int | None = HORIZON,
+    jobs: int | None = JOBS,
+    scheduler: str | None = SCHEDULER,
+    out: Path | None = OUT,
+    quiet: bool = QUIET,
+) -> None:
+    """Reproduce a figure of the meTS paper from configs/ (tables, plots, files)."""
+    try:
+        paths = find_configs(name)
+        _check_overrides(runs, horizon, jobs, None)
+        exps = [load_experiment(p).replace(runs=runs, horizon=horizon) for p in paths]
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    for exp in exps:
+        folder = (out or Path("results")) / exp.name if (out is None or len(exps) > 1) else out
+        _run_experiment(exp, folder, jobs, scheduler, quiet)
+
+
+@app.command()
+def plot(
+    results: Path = RESULTS,
+    out: Path | None = PNG,
+) -> None:
+    """Redraw regret.png (and print the table) from saved results."""
+    path = results / "results.parquet" if results.is_dir() else results
+    if not path.is_file():
+        raise _fail(f"RESULTS: no results.parquet at {results}")
+    res = Results.read_parquet(path)
+    reference = res.meta.get("reference") or {}
+    title = res.meta.get("title") or ""
+    target = out or path.with_name("regret.png")
+    res.plot(target, title=title or None, reference=reference)
+    print_table(res, title, reference)
+    _console().print(f"wrote {target}")
+
+
+@app.command()
+def bench(
+    actions: int = typer.Option(100, "--actions", "-K", help="K."),
+    effects: int = typer.Option(3, "--effects", "-L", help="L."),
+    dim: int = typer.Option(2, "--dim", "-d", help="d."),
+    rounds: int = typer.Option(500, help="Rounds timed per policy."),
+    logistic: bool = typer.Option(False, help="Logistic rewards and the GLM policies."),
+) -> None:
+    """Time one round (select + update) of each policy on a synthetic problem."""
+    import numpy as np
     from rich.table import Table
 
-    console = Console()
-    children = np.random.SeedSequence(seed).spawn(runs)
-    final = {name: [] for name in POLICIES}
-    seconds = {name: 0.0 for name in POLICIES}
-    for child in track(
-        children, description="runs", console=console, disable=not console.is_terminal
-    ):
-        env_seed, run_seed, policy_seed = child.spawn(3)
-        env = MixedEffectEnvironment(
-            n_actions, n_effects, dim, seed=np.random.default_rng(env_seed)
-        )
-        for name, factory in POLICIES.items():
-            policy = factory(env, np.random.default_rng(policy_seed))
-            start = time.perf_counter()
-            regret = run_policy(env, policy, horizon, np.random.default_rng(run_seed))
-            seconds[name] += time.perf_counter() - start
-            final[name].append(regret.sum())
-    table = Table(
-        title=f"Cumulative regret at n={horizon} (K={n_actions}, L={n_effects}, "
-        f"d={dim}, {runs} runs, mean ± s.e.)"
-    )
-    for col in ("policy", "regret", "± s.e.", "ms / round"):
-        table.add_column(col, justify="right" if col != "policy" else "left")
-    for name, values in sorted(final.items(), key=lambda kv: np.mean(kv[1])):
-        v = np.asarray(values)
-        se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-        table.add_row(
-            name, f"{v.mean():.1f}", f"{se:.1f}", f"{1e3 * seconds[name] / (runs * horizon):.3f}"
-        )
-    console.print(table)
+    from .environments import MixedEffectEnvironment
+    from .evaluation import PolicySpec, run_rounds
+
+    if min(actions, effects, dim, rounds) < 1:
+        raise _fail("--actions, --effects, --dim and --rounds must be >= 1")
+    env = MixedEffectEnvironment(actions, effects, dim, contexts="pool",
+                                 reward="logistic" if logistic else "linear", seed=0)
+    kinds = {"meTS": ("MeTS", {}), "meTS-Fa": ("FactoredMeTS", {}), "HierTS": ("HierTS", {}),
+             "LinTS": ("LinTS", {}), "LinUCB": ("LinUCB", {})}
+    if logistic:
+        kinds = {"meTS-GLM": ("MeTS", {"likelihood": "logistic"}),
+                 "meTS-GLM-Fa": ("FactoredMeTS", {"likelihood": "logistic"}),
+                 "GLM-TS": ("GLMTS", {}), "UCB-GLM": ("UCBGLM", {}), "meTS-Lin": ("MeTS", {})}
+    table = Table(title=f"Per-round time, K={actions}, L={effects}, d={dim}, {rounds} rounds")
+    for col in ("policy", "median", "mean"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for name, (kind, options) in kinds.items():
+        policy = PolicySpec(kind, options, horizon=rounds)(env, np.random.default_rng(1))
+        secs = run_rounds(env, policy, rounds, np.random.default_rng(2))["seconds"]
+        table.add_row(name, f"{np.median(secs) * 1e3:.3f} ms", f"{secs.mean() * 1e3:.3f} ms")
+    _console().print(table)
 
 
 @app.command()

@@ -1,5 +1,17 @@
 """Environments produce contexts and rewards and know the truth, so regret is exact."""
 
-from .synthetic import MixedEffectEnvironment
+from .base import BanditEnvironment, Rounds
+from .classification import ClassificationEnvironment
+from .delayed import DelayedFeedback
+from .slates import SlateEnvironment
+from .synthetic import MixedEffectEnvironment, draw_mixing
 
-__all__ = ["MixedEffectEnvironment"]
+__all__ = [
+    "BanditEnvironment",
+    "ClassificationEnvironment",
+    "DelayedFeedback",
+    "MixedEffectEnvironment",
+    "Rounds",
+    "SlateEnvironment",
+    "draw_mixing",
+]

@@ -1,5 +1,19 @@
-"""Run policies against environments and measure regret."""
+"""Run policies against environments, measure regret, write tables and plots."""
 
-from .simulate import run_policy
+from .config import Experiment, load_experiment
+from .registry import ConfigError, PolicySpec
+from .results import Results
+from .simulate import Oracle, oracle, run_policy, run_rounds, simulate
 
-__all__ = ["run_policy"]
+__all__ = [
+    "ConfigError",
+    "Experiment",
+    "Oracle",
+    "PolicySpec",
+    "Results",
+    "load_experiment",
+    "oracle",
+    "run_policy",
+    "run_rounds",
+    "simulate",
+]

@@ -1,21 +1,349 @@
-"""A single seeded bandit run (the experiment engine of issue 5 builds on this)."""
+"""Run policies against environments for many seeded runs, locally or on a Dask cluster.
+
+Seeding: one root ``numpy.random.SeedSequence`` spawns one child per run, and each run's child
+spawns three: the problem instance (``environment.reseed``), the rounds (contexts and every
+action's reward) and the policies' own generators. Every policy of a run therefore faces the
+same instance, the same contexts and the same reward of each action in each round (common
+random numbers), and a task's result depends only on its seeds: identical for any ``n_jobs``
+or scheduler.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import numpy as np
+
+from .._validation import ValidationError, check_int
+from ..environments.base import BanditEnvironment
+
+#: numbers drawn per block of rounds are bounded by this (memory), see :func:`chunk_size`
+CHUNK_ELEMENTS = 2**21
+
+
+class Oracle:
+    """The policy that knows the truth: plays the action with the highest expected reward.
+
+    Its regret is zero by construction; use it to check an environment or as a reference.
+
+    Examples
+    --------
+    >>> from mixedts.environments import MixedEffectEnvironment
+    >>> env = MixedEffectEnvironment(5, 2, 2, seed=0)
+    >>> x = np.array([0.3, -0.4])
+    >>> Oracle(env).select(x) == int(np.argmax(env.expected_rewards(x)))
+    True
+    """
+
+    def __init__(self, environment: BanditEnvironment, seed=None) -> None:
+        self.environment = environment
+
+    def select(self, x) -> int:
+        return self.environment.best_action(np.asarray(x))
+
+    def select_expected(self, expected: np.ndarray) -> np.ndarray:
+        """The best action of each round from the expected rewards (n, K)."""
+        return np.argmax(expected, axis=1)
+
+    def update(self, x, a, y) -> None:
+        pass
+
+    def update_batch(self, X, A, Y) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "Oracle()"
+
+
+def oracle(environment: BanditEnvironment, seed=None) -> Oracle:
+    """A factory for :class:`Oracle` (``policies={"oracle": oracle}``)."""
+    return Oracle(environment, seed)
+
+
+def chunk_size(environment: BanditEnvironment) -> int:
+    """Rounds drawn per block: a function of the environment's shape only (so deterministic),
+    bounded in memory and a multiple of the feedback delay."""
+    K, d = environment.n_actions, environment.dim
+    per_round = K * (1 if environment.shared_context else d) + 2 * K + d
+    size = max(1, min(1024, CHUNK_ELEMENTS // per_round))
+    delay = max(1, int(environment.feedback_delay))
+    return max(delay, (size // delay) * delay)
+
+
+def run_rounds(
+    environment: BanditEnvironment, policy, horizon: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Run one policy for ``horizon`` rounds; the environment draws rounds from ``rng``.
+
+    Returns arrays of length ``horizon``: ``action``, ``reward`` (what the policy received),
+    ``regret`` (expected: best expected reward minus the chosen action's), ``realised_regret``
+    (the best action's reward minus the received one, as in the authors' code) and
+    ``seconds`` (wall time of the policy's select + update in that round).
+    """
+    horizon = check_int(horizon, "horizon", 1)
+    out = {
+        "action": np.empty(horizon, dtype=np.int64),
+        "reward": np.empty(horizon),
+        "regret": np.empty(horizon),
+        "realised_regret": np.empty(horizon),
+        "seconds": np.zeros(horizon),
+    }
+    delay = max(1, int(environment.feedback_delay))
+    block = chunk_size(environment)
+    perf = time.perf_counter
+    select, update = policy.select, policy.update
+    for start in range(0, horizon, block):
+        rounds = environment.sample(min(block, horizon - start), rng)
+        m = len(rounds)
+        X, R = rounds.contexts, rounds.rewards
+        secs = np.zeros(m)
+        if isinstance(policy, Oracle):
+            A = policy.select_expected(rounds.expected)
+        elif delay == 1:
+            A = np.empty(m, dtype=np.int64)
+            for i in range(m):
+                x = X[i]
+                t0 = perf()
+                a = select(x)
+                update(x, a, float(R[i, a]))
+                secs[i] = perf() - t0
+                A[i] = a
+        else:
+            A = np.empty(m, dtype=np.int64)
+            for b in range(0, m, delay):
+                stop = min(b + delay, m)
+                for i in range(b, stop):
+                    t0 = perf()
+                    A[i] = select(X[i])
+                    secs[i] = perf() - t0
+                t0 = perf()
+                idx = np.arange(b, stop)
+                Y = R[idx, A[b:stop]]
+                if hasattr(policy, "update_batch"):
+                    policy.update_batch(X[b:stop], A[b:stop], Y)
+                else:
+                    for i, y in zip(idx, Y):
+                        update(X[i], int(A[i]), float(y))
+                secs[b:stop] += (perf() - t0) / (stop - b)
+        idx = np.arange(m)
+        best = np.argmax(rounds.expected, axis=1)
+        sl = slice(start, start + m)
+        out["action"][sl] = A
+        out["reward"][sl] = R[idx, A]
+        out["regret"][sl] = rounds.expected[idx, best] - rounds.expected[idx, A]
+        out["realised_regret"][sl] = R[idx, best] - R[idx, A]
+        out["seconds"][sl] = secs
+    return out
 
 
 def run_policy(environment, policy, horizon: int, rng: np.random.Generator) -> np.ndarray:
     """Run ``policy`` for ``horizon`` rounds and return the per-round expected regret, (horizon,).
 
     The environment draws contexts and rewards from ``rng``; the policy uses its own generator,
-    so two policies run with equal ``rng`` seeds see the same contexts and reward noise.
+    so two policies run with equal ``rng`` seeds see the same contexts and rewards.
+
+    Examples
+    --------
+    >>> from mixedts import LinTS
+    >>> from mixedts.environments import MixedEffectEnvironment
+    >>> env = MixedEffectEnvironment(10, 2, 2, seed=0)
+    >>> policy = LinTS.from_prior(env.prior, seed=1)
+    >>> regret = run_policy(env, policy, 50, np.random.default_rng(2))
+    >>> regret.shape, bool((regret >= 0).all())
+    ((50,), True)
     """
-    regret = np.empty(horizon)
-    for t in range(horizon):
-        x = environment.context(rng)
-        means = environment.expected_rewards(x)
-        a = policy.select(x)
-        policy.update(x, a, environment.draw_reward(x, a, rng))
-        regret[t] = means.max() - means[a]
-    return regret
+    return run_rounds(environment, policy, horizon, rng)["regret"]
+
+
+# ---------------------------------------------------------------------- seeds and tasks
+def run_seeds(seed, n_runs: int) -> tuple[np.random.SeedSequence, list[tuple]]:
+    """The root SeedSequence and, per run, its (instance, rounds, policy) children."""
+    if isinstance(seed, np.random.SeedSequence):
+        root = seed
+    elif seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
+        if seed is not None and seed < 0:
+            raise ValidationError(f"seed must be a non-negative integer, got {seed}")
+        root = np.random.SeedSequence(seed)
+    else:
+        raise ValidationError(f"seed must be None, an int or a SeedSequence, got {seed!r}")
+    # spawn_key is explicit so that a SeedSequence passed in twice gives the same children
+    runs = [
+        tuple(
+            np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, r, k))
+            for k in range(3)
+        )
+        for r in range(n_runs)
+    ]
+    return root, runs
+
+
+def run_task(
+    environment: BanditEnvironment,
+    factory: Callable,
+    seeds: tuple,
+    horizon: int,
+    resample: bool,
+) -> dict[str, np.ndarray]:
+    """One (run, policy) task: the unit of work sent to processes or Dask workers."""
+    instance_seed, rounds_seed, policy_seed = seeds
+    env = environment.reseed(instance_seed) if resample else environment
+    policy = factory(env, np.random.default_rng(policy_seed))
+    return run_rounds(env, policy, horizon, np.random.default_rng(rounds_seed))
+
+
+def _progress(quiet: bool, total: int, description: str):
+    """A rich progress bar on stderr, or None when quiet or not a terminal."""
+    if quiet:
+        return None
+    try:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    except ImportError:  # pragma: no cover - rich comes with the 'experiments' extra
+        return None
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return None
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    progress.start()
+    task = progress.add_task(description, total=total)
+    return progress, task
+
+
+def simulate(
+    environment: BanditEnvironment,
+    policies: Mapping[str, Callable],
+    horizon: int,
+    n_runs: int = 1,
+    seed=0,
+    n_jobs: int = 1,
+    scheduler=None,
+    quiet: bool = False,
+    resample: bool = True,
+    meta: Mapping[str, Any] | None = None,
+):
+    """Run every policy on ``n_runs`` seeded runs of ``environment`` and collect the regret.
+
+    Parameters
+    ----------
+    environment : BanditEnvironment
+        Its configuration; with ``resample=True`` (default, as in the paper) each run draws a
+        new problem instance with ``environment.reseed``; otherwise every run uses this one.
+    policies : mapping name -> factory
+        ``factory(environment, rng)`` returns a fresh policy (``select``/``update``) for the
+        run's environment and a ``numpy.random.Generator``. A factory with a
+        ``with_horizon(n)`` method (see :class:`PolicySpec`) is told the horizon first.
+    horizon, n_runs : int
+    seed : int, SeedSequence or None
+        The root seed. Results are identical for any ``n_jobs`` and scheduler.
+    n_jobs : int
+        Local worker processes (joblib; -1: all cores). 1 runs in this process.
+    scheduler : dask.distributed.Client or str, optional
+        Run the tasks on this Dask cluster (a ``"tcp://host:port"`` address or a client).
+    quiet : bool
+        No progress bar (there is none anyway when stderr is not a terminal).
+
+    Returns
+    -------
+    Results
+
+    Examples
+    --------
+    >>> from mixedts import LinTS, MeTS
+    >>> from mixedts.environments import MixedEffectEnvironment
+    >>> env = MixedEffectEnvironment(20, 2, 2)
+    >>> results = simulate(env, {"meTS": lambda e, rng: MeTS(e.prior, seed=rng),
+    ...                          "LinTS": lambda e, rng: LinTS.from_prior(e.prior, seed=rng)},
+    ...                    horizon=100, n_runs=2, seed=0, quiet=True)
+    >>> results.summary().columns.tolist()[:4]
+    ['policy', 'round', 'cum_regret_mean', 'cum_regret_se']
+    """
+    from .results import Results
+
+    if not isinstance(environment, BanditEnvironment):
+        raise ValidationError("environment must be a mixedts environment (BanditEnvironment)")
+    if not isinstance(policies, Mapping) or not policies:
+        raise ValidationError("policies must be a non-empty mapping of names to factories")
+    for name, factory in policies.items():
+        if not isinstance(name, str) or not callable(factory):
+            raise ValidationError(f"policies[{name!r}] must map a string to a callable factory")
+    horizon = check_int(horizon, "horizon", 1)
+    n_runs = check_int(n_runs, "n_runs", 1)
+    n_jobs = check_int(n_jobs, "n_jobs", low=-(2**31))
+    if n_jobs == 0:
+        raise ValidationError("n_jobs must be a positive number of processes, or -1 for all")
+    factories = {
+        name: f.with_horizon(horizon) if hasattr(f, "with_horizon") else f
+        for name, f in policies.items()
+    }
+    root, seeds = run_seeds(seed, n_runs)
+    names = list(factories)
+    tasks = [(run, name) for run in range(n_runs) for name in names]
+    args = [(environment, factories[name], seeds[run], horizon, resample) for run, name in tasks]
+    bar = _progress(quiet, len(tasks), f"{n_runs} runs × {len(names)} policies")
+    results: list[dict | None] = [None] * len(tasks)
+    start = time.perf_counter()
+    try:
+        for i, result in _execute(args, n_jobs, scheduler):
+            results[i] = result
+            if bar is not None:
+                bar[0].advance(bar[1])
+    finally:
+        if bar is not None:
+            bar[0].stop()
+    wall = time.perf_counter() - start
+    info = {
+        "environment": repr(environment),
+        "policies": names,
+        "horizon": horizon,
+        "n_runs": n_runs,
+        "seed": int(root.entropy) if isinstance(root.entropy, int) else str(root.entropy),
+        "resample": bool(resample),
+        "n_jobs": n_jobs,
+        "scheduler": None if scheduler is None else str(getattr(scheduler, "scheduler", scheduler)),
+        "wall_seconds": wall,
+    }
+    info.update(meta or {})
+    return Results.from_tasks(tasks, results, info)
+
+
+def _execute(args: list[tuple], n_jobs: int, scheduler):
+    """Yield (index, result) for every task, in any order."""
+    if scheduler is not None:
+        yield from _execute_dask(args, scheduler)
+    elif n_jobs == 1:
+        for i, a in enumerate(args):
+            yield i, run_task(*a)
+    else:
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+        yield from enumerate(parallel(delayed(run_task)(*a) for a in args))
+
+
+def _execute_dask(args: list[tuple], scheduler):
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError as exc:  # pragma: no cover - optional dependency
+        raise ImportError("scheduler= needs: pip install 'mixedts[dask]'") from exc
+    own = not isinstance(scheduler, Client)
+    client = Client(scheduler) if own else scheduler
+    try:
+        env = client.scatter(args[0][0], broadcast=True) if args else None
+        futures = {}
+        for i, (_, factory, seeds, horizon, resample) in enumerate(args):
+            fut = client.submit(run_task, env, factory, seeds, horizon, resample, pure=False)
+            futures[fut] = i
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+    finally:
+        if own:
+            client.close()

@@ -1,0 +1,336 @@
+"""Experiment files (TOML): one environment, named policies, a horizon, runs and a seed.
+
+::
+
+    name = "fig2-linear"
+    description = "meTS Fig. 2 (left), the authors' code setting"
+    horizon = 5000
+    runs = 50
+    seed = 0
+    jobs = 2                  # optional; -1: all cores (the CLI's --jobs overrides)
+    resample = true           # optional; a new problem instance per run (the paper)
+
+    [environment]
+    type = "mixed-effect"     # or "slates", "classification"
+    n_actions = 100
+    contexts = "pool"
+    # ... any MixedEffectEnvironment / SlateEnvironment field; delay = δ wraps it in
+    # DelayedFeedback
+
+    [policies.meTS-Lin]       # the name shown in tables and plots
+    type = "MeTS"             # a kind of mixedts.evaluation.registry, then its options
+
+    [reference.paper]         # optional published final regrets, shown next to ours
+    meTS-Lin = 883
+
+Every error is a :class:`ConfigError` whose message starts with the offending key
+(``environment.n_actions: expected an integer >= 1, got 0``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._validation import ValidationError
+from ..environments import (
+    ClassificationEnvironment,
+    DelayedFeedback,
+    MixedEffectEnvironment,
+    SlateEnvironment,
+)
+from .registry import (
+    OPTIONS,
+    ConfigError,
+    PolicySpec,
+    _boolean,
+    _choice,
+    _integer,
+    _number,
+    _positive,
+    check_options,
+)
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["ConfigError", "Experiment", "load_experiment"]
+
+
+def _string(v):
+    if not isinstance(v, str):
+        raise ValueError(f"expected a string, got {v!r}")
+    return v
+
+
+def _pair(v):
+    if not isinstance(v, (list, tuple)) or len(v) != 2:
+        raise ValueError(f"expected a pair [low, high], got {v!r}")
+    low, high = (_number(x) for x in v)
+    if not low < high:
+        raise ValueError(f"expected low < high, got {v!r}")
+    return (low, high)
+
+
+def _mixing(v):
+    if isinstance(v, str):
+        return _choice("dense", "sparse", "onehot", "dirichlet")(v)
+    raise ValueError(f"expected 'dense', 'sparse', 'onehot' or 'dirichlet', got {v!r}")
+
+
+def _weights(v):
+    if not isinstance(v, list) or not v:
+        raise ValueError(f"expected a list of numbers, got {v!r}")
+    return [_number(x) for x in v]
+
+
+_COMMON = {
+    "dim": _integer(1),
+    "effect_std": _positive,
+    "action_std": _positive,
+    "noise_std": _positive,
+    "reward": _choice("linear", "logistic"),
+    "contexts": _choice("shared", "pool"),
+    "pool_size": _integer(1),
+    "context_range": _pair,
+    "seed": _integer(0),
+    "delay": _integer(1),
+}
+ENVIRONMENTS: dict[str, tuple[Any, dict[str, Any]]] = {
+    "mixed-effect": (
+        MixedEffectEnvironment,
+        {
+            **_COMMON,
+            "n_actions": _integer(1),
+            "n_effects": _integer(1),
+            "mixing": _mixing,
+            "mixing_range": _pair,
+            "mixing_nnz": _integer(1),
+            "dirichlet_alpha": _positive,
+        },
+    ),
+    "slates": (
+        SlateEnvironment,
+        {
+            **_COMMON,
+            "n_items": _integer(1),
+            "n_positions": _integer(1),
+            "position_weights": _weights,
+            "distinct": _boolean,
+        },
+    ),
+    "classification": (
+        ClassificationEnvironment,
+        {"data": _string, "label": _string, "intercept": _boolean, "delay": _integer(1)},
+    ),
+}
+TOP = {
+    "name": _string,
+    "description": _string,
+    "title": _string,
+    "horizon": _integer(1),
+    "runs": _integer(1),
+    "seed": _integer(0),
+    "jobs": _integer(-1),
+    "resample": _boolean,
+}
+REQUIRED_TOP = ("horizon", "runs", "environment", "policies")
+
+
+@dataclasses.dataclass
+class Experiment:
+    """A validated experiment: run it with :meth:`run`."""
+
+    name: str
+    environment: Any
+    policies: dict[str, PolicySpec]
+    horizon: int
+    runs: int
+    seed: int = 0
+    jobs: int = 1
+    resample: bool = True
+    description: str = ""
+    title: str = ""
+    reference: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    source: str | None = None
+
+    def replace(self, **changes) -> Experiment:
+        """A copy with some of horizon/runs/seed/jobs changed (None values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def run(self, n_jobs: int | None = None, scheduler=None, quiet: bool = False):
+        """Simulate; returns :class:`~mixedts.evaluation.Results`."""
+        from .simulate import simulate
+
+        meta = {"experiment": self.name, "title": self.title, "reference": self.reference,
+                "source": self.source}
+        return simulate(self.environment, self.policies, self.horizon, self.runs, self.seed,
+                        n_jobs=self.jobs if n_jobs is None else n_jobs, scheduler=scheduler,
+                        quiet=quiet, resample=self.resample, meta=meta)
+
+
+def _check(table: Mapping, schema: Mapping, where: str, skip: tuple = ()) -> dict[str, Any]:
+    out = {}
+    for key, value in table.items():
+        if key in skip:
+            continue
+        if key not in schema:
+            raise ConfigError(f"{where}{key}: unknown key; expected one of "
+                              f"{sorted([*schema, *skip])}")
+        try:
+            out[key] = schema[key](value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}{key}: {exc}") from None
+    return out
+
+
+def _load_table(path: Path, label: str | None):
+    """(X, y) from a .csv (header row; ``label`` column, default the last) or .npz (X, y)."""
+    if not path.exists():
+        raise ConfigError(f"environment.data: no such file {str(path)!r}")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            if "X" not in z or "y" not in z:
+                raise ConfigError("environment.data: an .npz needs arrays 'X' and 'y'")
+            return z["X"], z["y"]
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover
+        raise ConfigError("environment.data: reading CSV needs pandas") from exc
+    frame = pd.read_csv(path)
+    label = label or frame.columns[-1]
+    if label not in frame.columns:
+        raise ConfigError(f"environment.label: no column {label!r} in {path.name}")
+    return frame.drop(columns=label).to_numpy(dtype=float), frame[label].to_numpy()
+
+
+def _environment(table: Any, base: Path | None):
+    if not isinstance(table, Mapping):
+        raise ConfigError("environment: expected a table [environment]")
+    kind = table.get("type", "mixed-effect")
+    if kind not in ENVIRONMENTS:
+        raise ConfigError(f"environment.type: unknown environment {kind!r}; expected one of "
+                          f"{sorted(ENVIRONMENTS)}")
+    cls, schema = ENVIRONMENTS[kind]
+    fields = _check(table, schema, "environment.", skip=("type",))
+    delay = fields.pop("delay", 1)
+    try:
+        if kind == "classification":
+            if "data" not in fields:
+                raise ConfigError("environment.data: required for type = 'classification'")
+            path = Path(fields.pop("data"))
+            if base is not None and not path.is_absolute():
+                path = base / path
+            X, y = _load_table(path, fields.pop("label", None))
+            env = cls(X, y, **fields)
+        else:
+            env = cls(**fields)
+    except ValidationError as exc:
+        # the message starts with the field's name
+        raise ConfigError(f"environment.{exc}") from None
+    return DelayedFeedback(env, delay) if delay > 1 else env
+
+
+def _policies(table: Any) -> dict[str, PolicySpec]:
+    if not isinstance(table, Mapping) or not table:
+        raise ConfigError("policies: expected at least one [policies.NAME] table")
+    out = {}
+    for name, spec in table.items():
+        where = f"policies.{name}"
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"{where}: expected a table with a 'type' key")
+        if "type" not in spec:
+            raise ConfigError(f"{where}.type: required; one of {sorted(OPTIONS)}")
+        kind = spec["type"]
+        options = check_options(kind, {k: v for k, v in spec.items() if k != "type"}, where)
+        out[name] = PolicySpec(kind, options)
+    return out
+
+
+def _reference(table: Any, names: list[str]) -> dict[str, dict[str, float]]:
+    if not isinstance(table, Mapping):
+        raise ConfigError("reference: expected tables [reference.LABEL] of policy = number")
+    out = {}
+    for label, values in table.items():
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"reference.{label}: expected a table of policy = number")
+        out[label] = {}
+        for policy, value in values.items():
+            if policy not in names:
+                raise ConfigError(f"reference.{label}.{policy}: not a policy of this experiment")
+            try:
+                out[label][policy] = _number(value)
+            except ValueError as exc:
+                raise ConfigError(f"reference.{label}.{policy}: {exc}") from None
+    return out
+
+
+def _try_policies(environment, policies: dict[str, PolicySpec], horizon: int) -> None:
+    """Build every policy once on the configured instance, so that a policy the environment
+    cannot support (e.g. MeTS without a prior) fails here, with its name, not in a worker."""
+    rng = np.random.default_rng(0)
+    for name, spec in policies.items():
+        try:
+            spec.with_horizon(horizon)(environment, rng)
+        except (ConfigError, ValidationError) as exc:
+            raise ConfigError(f"policies.{name}: {exc}") from None
+
+
+def load_experiment(source: str | Path | Mapping[str, Any]) -> Experiment:
+    """Read and validate an experiment from a TOML file or an equivalent dict.
+
+    Examples
+    --------
+    >>> exp = load_experiment({"horizon": 10, "runs": 2,
+    ...                        "environment": {"n_actions": 5, "n_effects": 2},
+    ...                        "policies": {"meTS": {"type": "MeTS"}}})
+    >>> exp.environment.n_actions, list(exp.policies)
+    (5, ['meTS'])
+    >>> load_experiment({"horizon": 10, "runs": 2, "environment": {"n_actoins": 5},
+    ...                  "policies": {"meTS": {"type": "MeTS"}}})
+    Traceback (most recent call last):
+    ...
+    mixedts.evaluation.registry.ConfigError: environment.n_actoins: unknown key; ...
+    """
+    base = None
+    where = None
+    if isinstance(source, Mapping):
+        data = dict(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such experiment file")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        base, where = path.parent, str(path)
+    for key in REQUIRED_TOP:
+        if key not in data:
+            raise ConfigError(f"{key}: required")
+    top = _check(data, TOP, "", skip=("environment", "policies", "reference"))
+    environment = _environment(data["environment"], base)
+    policies = _policies(data["policies"])
+    reference = _reference(data.get("reference", {}), list(policies))
+    _try_policies(environment, policies, top["horizon"])
+    name = top.get("name") or (Path(where).stem if where else "experiment")
+    return Experiment(
+        name=name,
+        environment=environment,
+        policies=policies,
+        horizon=top["horizon"],
+        runs=top["runs"],
+        seed=top.get("seed", 0),
+        jobs=top.get("jobs", 1),
+        resample=top.get("resample", True),
+        description=top.get("description", ""),
+        title=top.get("title", ""),
+        reference=reference,
+        source=where,
+    )

@@ -1,0 +1,126 @@
+"""The mixedts command line, through typer's CliRunner on tiny experiments."""
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from mixedts import __version__
+from mixedts.cli import app
+
+runner = CliRunner()
+
+TINY = """\
+name = "tiny"
+title = "Tiny"
+horizon = 30
+runs = 2
+seed = 1
+
+[environment]
+type = "mixed-effect"
+n_actions = 6
+n_effects = 2
+dim = 2
+contexts = "pool"
+pool_size = 10
+
+[policies.meTS]
+type = "MeTS"
+
+[policies.LinUCB]
+type = "LinUCB"
+
+[reference.paper]
+meTS = 10
+LinUCB = 20
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def test_help_and_version():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("demo", "run", "reproduce", "plot", "bench", "version"):
+        assert command in result.output
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0 and result.output.strip() == __version__
+
+
+def test_run_writes_results_summary_and_plot(tiny, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(tiny), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "meTS" in result.output and "same order as paper" in result.output
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.columns.tolist()[:4] == ["policy", "round", "cum_regret_mean",
+                                            "cum_regret_se"]
+    assert summary["round"].max() == 30 and set(summary["policy"]) == {"meTS", "LinUCB"}
+    assert (out / "results.parquet").is_file()
+    pytest.importorskip("matplotlib")
+    assert (out / "regret.png").read_bytes()[:4] == b"\x89PNG"
+    (out / "regret.png").unlink()
+    result = runner.invoke(app, ["plot", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "regret.png").is_file()
+
+
+def test_run_overrides(tiny, tmp_path):
+    out = tmp_path / "o"
+    result = runner.invoke(app, ["run", str(tiny), "--runs", "1", "--horizon", "12", "--seed",
+                                 "4", "--jobs", "1", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["round"].max() == 12 and (summary["n_runs"] == 1).all()
+
+
+@pytest.mark.parametrize(
+    "old, new, key",
+    [
+        ("n_actions = 6", "n_actoins = 6", "environment.n_actoins"),
+        ('type = "MeTS"', 'type = "MeTZ"', "policies.meTS.type"),
+        ("horizon = 30", "horizon = -3", "horizon"),
+        ("pool_size = 10", 'pool_size = "ten"', "environment.pool_size"),
+    ],
+)
+def test_bad_config_exits_2_naming_the_key(tiny, old, new, key):
+    tiny.write_text(TINY.replace(old, new))
+    result = runner.invoke(app, ["run", str(tiny)])
+    assert result.exit_code == 2
+    assert f"error: {key}" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_arguments_exit_2(tiny, tmp_path):
+    assert runner.invoke(app, ["run", str(tmp_path / "none.toml")]).exit_code == 2
+    assert runner.invoke(app, ["run", str(tiny), "--runs", "0"]).exit_code == 2
+    assert runner.invoke(app, ["run", str(tiny), "--runs", "many"]).exit_code == 2
+    assert runner.invoke(app, ["run"]).exit_code == 2
+    result = runner.invoke(app, ["reproduce", "fig99"])
+    assert result.exit_code == 2 and "fig2-linear" in result.output
+    assert runner.invoke(app, ["plot", str(tmp_path / "nothing")]).exit_code == 2
+
+
+def test_reproduce_finds_configs(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIXEDTS_CONFIGS", str(tiny.parent))
+    out = tmp_path / "rep"
+    result = runner.invoke(app, ["reproduce", "tiny", "--runs", "1", "--horizon", "10",
+                                 "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert (out / "summary.csv").is_file()
+
+
+def test_demo_and_bench_run_small(tmp_path):
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--runs", "1", "--horizon", "20", "--jobs", "1",
+                                 "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "meTS-Lin" in result.output and (out / "summary.csv").is_file()
+    result = runner.invoke(app, ["bench", "-K", "5", "-L", "2", "-d", "2", "--rounds", "5"])
+    assert result.exit_code == 0, result.output
+    assert "LinUCB" in result.output
