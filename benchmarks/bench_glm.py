@@ -91,11 +91,17 @@ def horizon_scaling(method: str, horizon: int, window: int, seed: int = 0):
 def regret_table(n: int, seeds: int):
     factories = {
         "meTS-GLM": lambda env, s: MeTS(env.prior, seed=s, likelihood="logistic"),
+        "meTS-GLM (paper: expansion at the MLE)": lambda env, s: MeTS(
+            env.prior, seed=s, likelihood="logistic", laplace_at="likelihood"
+        ),
         "meTS-GLM (minibatch 30)": lambda env, s: MeTS(env.prior, seed=s, likelihood="logistic",
                                                        laplace="minibatch"),
         "meTS-GLM (online)": lambda env, s: MeTS(env.prior, seed=s, likelihood="logistic",
                                                  laplace="online"),
         "GLM-TS": lambda env, s: GLMTS.from_prior(env.prior, seed=s),
+        "GLM-TS (likelihood plug-in)": lambda env, s: GLMTS.from_prior(
+            env.prior, seed=s, laplace_at="likelihood"
+        ),
         "GLM-TS (diagonal)": lambda env, s: GLMTS.from_prior(env.prior, diagonal=True, seed=s),
         "HierTS-GLM": lambda env, s: HierTS.from_prior(env.prior, seed=s, likelihood="logistic"),
         "meTS-Lin": lambda env, s: MeTS(env.prior, seed=s),

@@ -24,6 +24,14 @@ from .priors import MixedEffectPrior
 _GAUSSIAN = Gaussian()
 
 
+def check_laplace_at(laplace_at: str) -> str:
+    if laplace_at not in ("likelihood", "posterior"):
+        raise V.ValidationError(
+            f"laplace_at must be 'likelihood' or 'posterior', got {laplace_at!r}"
+        )
+    return laplace_at
+
+
 def glm_options(
     likelihood: str | Likelihood, laplace: str, laplace_batch: int, ridge: float, binarize: bool
 ) -> tuple[Likelihood, dict[str, Any]]:
@@ -218,6 +226,11 @@ class MeTS(_MixedMixin, ContextualBandit):
     binarize : bool
         Accept rewards in [0, 1] and replace each by a Bernoulli(y) draw from the policy's
         generator (logistic only).
+    laplace_at : {"posterior", "likelihood"}
+        Where each action's log-likelihood is expanded: at the MAP under its conditional prior
+        given the effects' mean (default; stays informative on separable data), or at its
+        ridge-penalised maximum, the paper's exact scheme (see
+        :class:`~mixedts.models.mixed_effect.MixedEffectModel`).
 
     Examples
     --------
@@ -247,13 +260,17 @@ class MeTS(_MixedMixin, ContextualBandit):
         laplace_batch: int = 30,
         ridge: float = 1e-3,
         binarize: bool = False,
+        laplace_at: str = "posterior",
     ) -> None:
         if not isinstance(prior, MixedEffectPrior):
             raise V.ValidationError("prior must be a MixedEffectPrior")
         noise_std = V.check_positive(noise_std, "noise_std")
         refactor_every = V.check_int(refactor_every, "refactor_every", low=0)
         lik, options = glm_options(likelihood, laplace, laplace_batch, ridge, binarize)
-        model = MixedEffectModel(prior, noise_std, self._factored, refactor_every, lik, options)
+        model = MixedEffectModel(
+            prior, noise_std, self._factored, refactor_every, lik, options,
+            check_laplace_at(laplace_at),
+        )
         super().__init__(model, ThompsonSampling(), seed)
 
     @property
@@ -487,10 +504,11 @@ class LinUCB(_IndependentMixin, ContextualBandit):
 class GLMTS(_IndependentMixin, ContextualBandit):
     """GLM Thompson sampling (Chapelle & Li 2011) with logistic rewards, one model per action.
 
-    ``diagonal=False`` (default): each action's likelihood is Laplace-approximated and combined
-    with its Gaussian prior N(prior_mean_i, prior_cov_i) with a full covariance (the plug-in
-    meTS-GLM uses, without the effects). ``diagonal=True``: the paper's Algorithm 3, a MAP
-    fit under the current diagonal Gaussian and the precision update q += Σ x² p(1 − p).
+    ``diagonal=False`` (default): a full-covariance Laplace approximation of each action's
+    posterior at its MAP under N(prior_mean_i, prior_cov_i) (``laplace_at="posterior"``), or,
+    with ``laplace_at="likelihood"``, the likelihood's Laplace approximation combined with the
+    prior (the plug-in meTS-GLM uses, without the effects). ``diagonal=True``: Chapelle & Li's
+    Algorithm 3, a MAP fit under the current diagonal Gaussian and q += Σ x² p(1 − p).
 
     Parameters
     ----------
@@ -519,14 +537,18 @@ class GLMTS(_IndependentMixin, ContextualBandit):
         ridge: float = 1e-3,
         binarize: bool = False,
         refactor_every: int = 5000,
+        laplace_at: str = "posterior",
     ) -> None:
         mean, cov = _independent_prior(prior_mean, prior_cov)
         lik, options = glm_options("logistic", laplace, laplace_batch, ridge, binarize)
+        check_laplace_at(laplace_at)
         if diagonal:
             model = DiagonalLaplaceModel(mean, np.diagonal(cov, axis1=-2, axis2=-1), lik)
         else:
             refactor_every = V.check_int(refactor_every, "refactor_every", low=0)
-            model = IndependentGaussianModel(mean, cov, 1.0, refactor_every, lik, options)
+            model = IndependentGaussianModel(
+                mean, cov, 1.0, refactor_every, lik, options, laplace_at
+            )
         super().__init__(model, ThompsonSampling(), seed)
 
     @classmethod

@@ -7,14 +7,14 @@ travels to worker processes and Dask workers). The kinds and their options:
 kind            options (defaults)
 ==============  ==========================================================================
 MeTS            likelihood ("gaussian"), laplace ("exact"), laplace_batch (30), ridge (1e-3),
-                refactor_every (5000), noise_std (the environment's)
+                laplace_at ("posterior"), refactor_every (5000), noise_std (the environment's)
 FactoredMeTS    as MeTS
 HierTS          as MeTS, and effect_cov_scale (1.0): the single effect's prior covariance is
                 this times the mean of the effects' blocks (the text: 1 → N(0, 3I); the
                 authors' code: 1/L → N(0, I) for L = 3)
 LinTS           as MeTS without refactor_every; prior ("marginal" with a mixed-effect
                 environment, else "isotropic"), prior_var (1.0, isotropic)
-GLMTS           diagonal (false), laplace, laplace_batch, ridge, prior, prior_var
+GLMTS           diagonal (false), laplace, laplace_batch, ridge, laplace_at, prior, prior_var
 LinUCB          alpha ("auto": the authors' constant width, needs the horizon; or a number),
                 prior ("marginal": the marginal Gaussian prior like the authors' code, or
                 "ridge": λI), regularization (1.0, ridge), width ("constant" or
@@ -102,11 +102,13 @@ _GLM = {
     "ridge": _positive,
 }
 _PRIOR = {"prior": _choice("marginal", "isotropic"), "prior_var": _positive}
+_AT = {"laplace_at": _choice("posterior", "likelihood")}
 OPTIONS: dict[str, dict[str, Any]] = {
-    "MeTS": {**_GLM, "refactor_every": _integer(0), "noise_std": _positive},
-    "FactoredMeTS": {**_GLM, "refactor_every": _integer(0), "noise_std": _positive},
+    "MeTS": {**_GLM, **_AT, "refactor_every": _integer(0), "noise_std": _positive},
+    "FactoredMeTS": {**_GLM, **_AT, "refactor_every": _integer(0), "noise_std": _positive},
     "HierTS": {
         **_GLM,
+        **_AT,
         "refactor_every": _integer(0),
         "noise_std": _positive,
         "effect_cov_scale": _positive,
@@ -117,6 +119,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "laplace": _GLM["laplace"],
         "laplace_batch": _GLM["laplace_batch"],
         "ridge": _positive,
+        **_AT,
         **_PRIOR,
     },
     "LinUCB": {
@@ -270,7 +273,8 @@ class PolicySpec:
     # -- builders ---------------------------------------------------------------------
     @staticmethod
     def _glm(o: dict) -> dict:
-        return {k: o[k] for k in ("likelihood", "laplace", "laplace_batch", "ridge") if k in o}
+        keys = ("likelihood", "laplace", "laplace_batch", "ridge", "laplace_at")
+        return {k: o[k] for k in keys if k in o}
 
     @staticmethod
     def _noise(environment, o: dict) -> float:
@@ -316,7 +320,8 @@ class PolicySpec:
         from ..algorithms import GLMTS
 
         mean, cov = _independent_prior(environment, o)
-        kwargs = {k: o[k] for k in ("diagonal", "laplace", "laplace_batch", "ridge") if k in o}
+        keys = ("diagonal", "laplace", "laplace_batch", "ridge", "laplace_at")
+        kwargs = {k: o[k] for k in keys if k in o}
         return GLMTS(mean, cov, seed=seed, **kwargs)
 
     def _need_horizon(self) -> int:

@@ -27,6 +27,9 @@ class IndependentGaussianModel:
         Gaussian (default) or a GLM whose likelihood is Laplace-approximated (GLM-TS).
     laplace : dict, optional
         Options of the :class:`~mixedts.models.laplace.LaplaceFitter`.
+    laplace_at : {"likelihood", "posterior"}
+        Laplace-approximate each action's likelihood and combine it with the Gaussian prior
+        (the plug-in meTS-GLM uses), or the posterior itself at its MAP (Chapelle & Li 2011).
     """
 
     def __init__(
@@ -37,7 +40,9 @@ class IndependentGaussianModel:
         refactor_every: int = 5000,
         likelihood: Likelihood | None = None,
         laplace: dict[str, Any] | None = None,
+        laplace_at: str = "likelihood",
     ) -> None:
+        self.laplace_at = laplace_at
         self.prior_mean = np.array(prior_mean, dtype=np.float64)
         self.prior_cov = np.array(prior_cov, dtype=np.float64)
         self.n_actions, self.dim = self.prior_mean.shape
@@ -117,8 +122,15 @@ class IndependentGaussianModel:
         else:
             U, inv = np.unique(A, return_inverse=True)
             old = self.store.state_of(U)
-            mode, G, token = self.fitter.propose(U, inv, X, Y, old[3], rng)
-            b = np.einsum("uij,uj->ui", G, mode) + self.store.prior_b(U)
+            if self.laplace_at == "posterior":
+                P0 = np.array(old[4])
+                mode, G, token = self.fitter.propose(
+                    U, inv, X, Y, old[3], rng, prior=(P0, self.prior_mean[U])
+                )
+                b = np.einsum("uij,uj->ui", P0 + G, mode)  # so that m = S b is the mode
+            else:
+                mode, G, token = self.fitter.propose(U, inv, X, Y, old[3], rng)
+                b = np.einsum("uij,uj->ui", G, mode) + self.store.prior_b(U)
             p = self.store.propose_set(U, np.bincount(inv, minlength=len(U)), G, b, old)
             self.store.commit_batch(p)
             self.fitter.commit(token)
@@ -164,6 +176,7 @@ class IndependentGaussianModel:
             "since_refactor": self._since_refactor,
             "n_updates": self.n_updates,
             "glm": None if self.fitter is None else self.fitter.config(),
+            "laplace_at": self.laplace_at,
         }
         arrays = {"prior_mean": self.prior_mean, "prior_cov": self.prior_cov}
         if self.fitter is not None:
@@ -176,7 +189,7 @@ class IndependentGaussianModel:
         likelihood, laplace = glm_from_config(cfg.get("glm"))
         model = cls(
             arrays["prior_mean"], arrays["prior_cov"], cfg["noise_std"], cfg["refactor_every"],
-            likelihood, laplace,
+            likelihood, laplace, cfg.get("laplace_at", "likelihood"),
         )
         if model.fitter is not None:
             model.fitter.load_state(arrays)

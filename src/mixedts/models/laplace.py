@@ -83,18 +83,24 @@ class LaplaceFitter:
         Y: np.ndarray,
         G_old: np.ndarray,
         rng: np.random.Generator | None,
+        prior: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, Any]:
         """New modes (u, d) and curvatures (u, d, d) of the touched actions ``U``.
 
         ``inv`` maps each new row of ``Xa`` (n, d), ``Y`` (n,) to its index in ``U``.
+        With ``prior=(P0 (u, d, d), μ0 (u, d))`` the mode is the *posterior* mode under
+        N(μ0, P0⁻¹) (Chapelle & Li's MAP) instead of the ridge-penalised likelihood mode.
         Nothing is mutated; pass the returned token to :meth:`commit`.
         """
         u, d = len(U), self.dim
-        init = np.stack([self.modes.get(int(a), np.zeros(d)) for a in U]) if u else np.zeros(
-            (0, d)
+        start = prior[1] if prior is not None else np.zeros((u, d))
+        init = np.stack([self.modes.get(int(a), start[j]) for j, a in enumerate(U)]) if u else (
+            np.zeros((0, d))
         )
+        penalty = self.ridge if prior is None else np.asarray(prior[0])
+        center = None if prior is None else prior[1]
         if self.method == "online":
-            mode, G = self._online_step(init, G_old, inv, Xa, Y)
+            mode, G = self._online_step(init, G_old, inv, Xa, Y, penalty)
             return mode, G, (U, mode, inv, Xa, Y)
         if self.method == "minibatch":
             X_all, y_all, seg, weights = self._minibatch(U, inv, Xa, Y, rng)
@@ -106,8 +112,8 @@ class LaplaceFitter:
             seg = np.concatenate([np.repeat(np.arange(u), n_hist), inv])
             weights = None
         mode, G, _ = laplace_fit(
-            self.likelihood, X_all, y_all, seg, u, init, self.ridge, self.tol, self.max_iter,
-            weights,
+            self.likelihood, X_all, y_all, seg, u, init, penalty, self.tol, self.max_iter,
+            weights, center,
         )
         return mode, G, (U, mode, inv, Xa, Y)
 
@@ -140,8 +146,8 @@ class LaplaceFitter:
             ws.append(np.full(len(yj), wj))
         return np.concatenate(Xs), np.concatenate(ys), np.concatenate(segs), np.concatenate(ws)
 
-    def _online_step(self, init, G_old, inv, Xa, Y):
-        """One Newton step from N(μ_old, (G_old + ridge·I)⁻¹) with the new rows."""
+    def _online_step(self, init, G_old, inv, Xa, Y, penalty):
+        """One Newton step from N(μ_old, (G_old + penalty)⁻¹) with the new rows."""
         u, d = init.shape
         lik = self.likelihood
         z = np.einsum("nd,nd->n", Xa, init[inv])
@@ -151,7 +157,7 @@ class LaplaceFitter:
         curv = lik.mean_derivative(z)[:, None, None] * Xa[:, :, None] * Xa[:, None, :]
         np.add.at(G_add, inv, curv)
         G_new = G_old + G_add
-        H = G_new + self.ridge * np.eye(d)
+        H = G_new + (penalty * np.eye(d) if np.ndim(penalty) == 0 else penalty)
         mode = init - np.linalg.solve(H, g[:, :, None])[:, :, 0]
         return mode, G_new
 

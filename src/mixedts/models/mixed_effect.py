@@ -47,6 +47,13 @@ class MixedEffectModel:
     laplace : dict, optional
         Options of the :class:`~mixedts.models.laplace.LaplaceFitter` (method, batch_size,
         ridge, tol, max_iter).
+    laplace_at : {"posterior", "likelihood"}
+        Where each action's log-likelihood is expanded to second order. ``"likelihood"``: at
+        its ridge-penalised maximum, the paper's scheme (G ← G^LAP, b ← G^LAP μ^LAP).
+        ``"posterior"`` (default): at the MAP θ̂ under the action's conditional prior
+        N(Γ_a μ̄, Σ0) given the current effect mean, so b ← G θ̂ + ∇log L(θ̂). Both are the same
+        Gaussian pseudo-observation when the data are plentiful; the second stays informative
+        when an action's data are separable (the MLE diverges and f' → 0 there).
     """
 
     def __init__(
@@ -57,9 +64,11 @@ class MixedEffectModel:
         refactor_every: int = 5000,
         likelihood: Likelihood | None = None,
         laplace: dict[str, Any] | None = None,
+        laplace_at: str = "posterior",
     ) -> None:
         self.prior = prior
         self.likelihood = likelihood if likelihood is not None else Gaussian()
+        self.laplace_at = laplace_at
         self.fitter = (
             None
             if isinstance(self.likelihood, Gaussian)
@@ -373,8 +382,20 @@ class MixedEffectModel:
         else:
             U, inv = np.unique(A, return_inverse=True)
             old = self.store.state_of(U)
-            mode, G, token = self.fitter.propose(U, inv, X, Y, old[3], rng)
-            b = np.einsum("uij,uj->ui", G, mode)
+            if self.laplace_at == "posterior":
+                # expand the log-likelihood at the MAP under the action's conditional prior
+                # N(Γ_a μ̄, Σ0): b = G θ̂ + ∇log L(θ̂) with ∇log L(θ̂) = P0 (θ̂ − Γ_a μ̄)
+                P0 = np.array(old[4])
+                center = self._mixing_dense(U) @ self.effects.mean.reshape(
+                    self.n_effects, self.dim
+                )
+                mode, G, token = self.fitter.propose(
+                    U, inv, X, Y, old[3], rng, prior=(P0, center)
+                )
+                b = np.einsum("uij,uj->ui", G, mode) + np.einsum("uij,uj->ui", P0, mode - center)
+            else:
+                mode, G, token = self.fitter.propose(U, inv, X, Y, old[3], rng)
+                b = np.einsum("uij,uj->ui", G, mode)
             p = self.store.propose_set(U, np.bincount(inv, minlength=len(U)), G, b, old)
         self._apply(p, len(A), token)
 
@@ -450,6 +471,7 @@ class MixedEffectModel:
             "n_updates": self.n_updates,
             "width": self._width,
             "glm": None if self.fitter is None else self.fitter.config(),
+            "laplace_at": self.laplace_at,
         }
         arrays = prior_arrays(self.prior)
         if self.fitter is not None:
@@ -468,7 +490,8 @@ class MixedEffectModel:
         prior = prior_from_arrays(arrays)
         likelihood, laplace = glm_from_config(cfg.get("glm"))
         model = cls(
-            prior, cfg["noise_std"], cfg["factored"], cfg["refactor_every"], likelihood, laplace
+            prior, cfg["noise_std"], cfg["factored"], cfg["refactor_every"], likelihood, laplace,
+            cfg.get("laplace_at", "posterior"),
         )
         if model.fitter is not None:
             model.fitter.load_state(arrays)
