@@ -23,39 +23,14 @@ def joint_oracle(prior, noise_std, X, A, Y):
     Returns a dict with the effect mean (L, d) and covariance (Ld, Ld), the action means
     (K, d), marginal covariances (K, d, d), and the full joint Θ covariance (Kd, Kd).
     """
-    L, d, K = prior.n_effects, prior.dim, prior.n_actions
-    B = prior.mixing.toarray()
-    Gamma = np.kron(B, np.eye(d))  # (Kd, Ld)
-    S_psi = prior.effect_cov_full()
-    acov = np.asarray(prior.action_cov)
-    blocks = np.broadcast_to(acov, (K, d, d)) if acov.ndim == 2 else acov
-    D = np.linalg.inv(block_diag_dense(np.asarray(blocks)))
-    P_psi = np.linalg.inv(S_psi)
-    n = (L + K) * d
-    prec = np.zeros((n, n))
-    prec[: L * d, : L * d] = P_psi + Gamma.T @ D @ Gamma
-    prec[: L * d, L * d :] = -Gamma.T @ D
-    prec[L * d :, : L * d] = -D @ Gamma
-    prec[L * d :, L * d :] = D
-    h = np.zeros(n)
-    h[: L * d] = P_psi @ np.asarray(prior.effect_mean).reshape(-1)
+    K, d = prior.n_actions, prior.dim
+    G = np.zeros((K, d, d))
+    b = np.zeros((K, d))
     s2 = noise_std**2
     for x, a, y in zip(X, A, Y):
-        sl = slice(L * d + a * d, L * d + (a + 1) * d)
-        prec[sl, sl] += np.outer(x, x) / s2
-        h[sl] += y * x / s2
-    cov = np.linalg.inv(prec)
-    mean = cov @ h
-    theta_cov = cov[L * d :, L * d :]
-    return {
-        "effect_mean": mean[: L * d].reshape(L, d),
-        "effect_cov": cov[: L * d, : L * d],
-        "action_mean": mean[L * d :].reshape(K, d),
-        "action_cov": np.stack(
-            [theta_cov[i * d : (i + 1) * d, i * d : (i + 1) * d] for i in range(K)]
-        ),
-        "theta_cov": theta_cov,
-    }
+        G[a] += np.outer(x, x) / s2
+        b[a] += y * x / s2
+    return joint_oracle_from_stats(prior, G, b)
 
 
 def factored_oracle(prior, noise_std, X, A, Y):
@@ -138,4 +113,5 @@ def joint_oracle_from_stats(prior, G, b):
         "action_cov": np.stack(
             [theta_cov[i * d : (i + 1) * d, i * d : (i + 1) * d] for i in range(K)]
         ),
+        "theta_cov": theta_cov,
     }
