@@ -53,7 +53,8 @@ class MixedEffectModel:
         ``"posterior"`` (default): at the MAP θ̂ under the action's conditional prior
         N(Γ_a μ̄, Σ0) given the current effect mean, so b ← G θ̂ + ∇log L(θ̂). Both are the same
         Gaussian pseudo-observation when the data are plentiful; the second stays informative
-        when an action's data are separable (the MLE diverges and f' → 0 there).
+        when an action's data are separable (the MLE diverges and f' → 0 there). The online
+        method (one Newton step, no refit) always uses the first.
     """
 
     def __init__(
@@ -382,7 +383,7 @@ class MixedEffectModel:
         else:
             U, inv = np.unique(A, return_inverse=True)
             old = self.store.state_of(U)
-            if self.laplace_at == "posterior":
+            if self.laplace_at == "posterior" and self.fitter.method != "online":
                 # expand the log-likelihood at the MAP under the action's conditional prior
                 # N(Γ_a μ̄, Σ0): b = G θ̂ + ∇log L(θ̂) with ∇log L(θ̂) = P0 (θ̂ − Γ_a μ̄)
                 P0 = np.array(old[4])
