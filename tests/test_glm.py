@@ -8,7 +8,7 @@ import mixedts
 from builders import GLM_NAMES, assert_same_state, build, play, snapshot
 from conftest import make_prior
 from mixedts import GLMTS, FactoredMeTS, LinTS, MeTS
-from oracles import joint_oracle, joint_oracle_from_stats
+from oracles import factored_oracle, independent_oracle, joint_oracle, joint_oracle_from_stats
 
 RTOL = 1e-9
 
@@ -87,14 +87,19 @@ def test_gaussian_likelihood_reproduces_the_core_posterior(factory):
         y = rng.normal()
         policy.update(x, a, y)
         X.append(x), A.append(a), Y.append(y)
-    if isinstance(policy, FactoredMeTS):  # equal to MeTS fed the same data only for one-hot
-        assert policy.model.fitter is None
-        return
-    ref = joint_oracle(prior, 1.0, X, A, Y)
-    if isinstance(policy, LinTS):
-        return
-    assert rel_err(policy.posterior_mean(), ref["action_mean"]) < RTOL
-    assert rel_err(policy.posterior_cov(), ref["action_cov"]) < RTOL
+    if isinstance(policy, FactoredMeTS):
+        m, c = factored_oracle(prior, 1.0, X, A, Y)
+        mean, cov = policy.effect_posterior()
+        assert rel_err(mean, m) < RTOL
+        assert rel_err(cov.reshape(2, 2, 2, 2)[np.arange(2), :, np.arange(2), :], c) < RTOL
+    elif isinstance(policy, LinTS):
+        m, c = independent_oracle(*prior.marginal_action_prior(), 1.0, X, A, Y)
+        assert rel_err(policy.posterior_mean(), m) < RTOL
+        assert rel_err(policy.posterior_cov(), c) < RTOL
+    else:
+        ref = joint_oracle(prior, 1.0, X, A, Y)
+        assert rel_err(policy.posterior_mean(), ref["action_mean"]) < RTOL
+        assert rel_err(policy.posterior_cov(), ref["action_cov"]) < RTOL
 
 
 def test_consistency_mean_converges_and_covariance_shrinks_like_one_over_n():
