@@ -11,11 +11,11 @@ $(PY):
 	$(PIP) install --upgrade pip
 
 $(VENV)/.demo-installed: pyproject.toml | $(PY)
-	$(PIP) install -e ".[experiments]"
+	$(PIP) install -e ".[experiments,structure]"
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(PY)
-	$(PIP) install -e ".[experiments,test]"
+	$(PIP) install -e ".[experiments,structure,test]"
 	touch $@
 
 demo: $(VENV)/.demo-installed
