@@ -1,5 +1,7 @@
 """The mixedts command line, through typer's CliRunner on tiny experiments."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -113,6 +115,18 @@ def test_reproduce_finds_configs(tiny, tmp_path, monkeypatch):
                                  "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
     assert (out / "summary.csv").is_file()
+
+
+def test_shipped_configs_are_found_outside_a_checkout(tmp_path, monkeypatch):
+    import mixedts
+    from mixedts.cli import find_configs
+
+    monkeypatch.delenv("MIXEDTS_CONFIGS", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./configs here: the package's own files are used
+    paths = find_configs("fig4")
+    package = Path(mixedts.__file__).resolve().parent / "configs"
+    assert [p.name for p in paths] == ["fig4-k50.toml", "fig4-k20.toml"]
+    assert all(p.parent == package for p in paths)
 
 
 def test_demo_and_bench_run_small(tmp_path):

@@ -27,7 +27,7 @@ from mixedts.evaluation.registry import linucb_auto_alpha, ucbglm_auto_alpha
 from mixedts.evaluation.results import TIMING_COLUMNS
 from mixedts.evaluation.simulate import chunk_size
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "src" / "mixedts" / "configs"
 
 
 class Fixed:

@@ -179,7 +179,7 @@ def config_dirs() -> list[Path]:
     if os.environ.get("MIXEDTS_CONFIGS"):
         dirs.append(Path(os.environ["MIXEDTS_CONFIGS"]))
     dirs.append(Path.cwd() / "configs")
-    dirs.append(Path(__file__).resolve().parents[2] / "configs")  # a source checkout
+    dirs.append(Path(__file__).resolve().parent / "configs")  # shipped with the package
     return dirs
 
 
