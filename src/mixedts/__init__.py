@@ -12,11 +12,18 @@ from .algorithms import (
     LinUCB,
     MeTS,
 )
+from .datasets import load_movielens
 from .experts import EXP4, EpsilonGreedyExperts, GeneralizedTS
 from .karmed import KLUCB, UCB1, BernoulliTS, GaussianTS
 from .models.experts import LogisticExperts, TableExperts
 from .persistence import CorruptFileError, load
 from .priors import MixedEffectPrior
+from .structure import (
+    factorize_ratings,
+    fit_mixed_effect_prior,
+    mixing_from_labels,
+    prior_from_labels,
+)
 
 __version__ = "0.1.0"
 
@@ -42,5 +49,10 @@ __all__ = [
     "MixedEffectPrior",
     "TableExperts",
     "ValidationError",
+    "factorize_ratings",
+    "fit_mixed_effect_prior",
     "load",
+    "load_movielens",
+    "mixing_from_labels",
+    "prior_from_labels",
 ]

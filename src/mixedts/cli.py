@@ -40,7 +40,11 @@ DEMO: dict[str, Any] = {
 }
 
 #: what ``reproduce`` accepts: a config stem, or a group of them
-GROUPS = {"fig4": ["fig4-k50", "fig4-k20"]}
+GROUPS = {
+    "fig4": ["fig4-k50", "fig4-k20"],
+    "movielens": ["movielens-linear", "movielens-logistic", "movielens-linear-d2",
+                  "movielens-linear-k50", "movielens-linear-k20"],
+}
 
 RUNS = typer.Option(None, "--runs", help="Runs (overrides the file).")
 HORIZON = typer.Option(None, "--horizon", help="Rounds per run (overrides the file).")
@@ -51,9 +55,12 @@ QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 OUT = typer.Option(None, "--out", help="Output folder (default results/NAME).")
 DEMO_OUT = typer.Option(Path("results/demo"), "--out", help="Output folder.")
 CONFIG = typer.Argument(..., help="Experiment file (TOML).")
-NAME = typer.Argument(..., help="fig2-linear, fig2-linear-text, fig2-logistic, fig4, …")
+NAME = typer.Argument(..., help="fig2-linear, fig2-linear-text, fig2-logistic, fig4, "
+                      "movielens-linear, movielens-logistic, movielens, …")
 RESULTS = typer.Argument(..., help="A results folder (or its results.parquet).")
 PNG = typer.Option(None, "--out", help="PNG path (default: regret.png beside the results).")
+DATA = typer.Option(None, "--data", help="MovieLens folder (overrides environment.data; "
+                    "unset: download ml-100k once into the cache).")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -154,15 +161,25 @@ def run(
     scheduler: str | None = SCHEDULER,
     seed: int | None = SEED,
     out: Path | None = OUT,
+    data: Path | None = DATA,
     quiet: bool = QUIET,
 ) -> None:
     """Run an experiment file; write results.parquet, summary.csv and regret.png."""
     try:
         _check_overrides(runs, horizon, jobs, seed)
-        exp = load_experiment(config).replace(runs=runs, horizon=horizon, seed=seed)
+        exp = load_experiment(config, _data_override(data)).replace(runs=runs, horizon=horizon,
+                                                                    seed=seed)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     _run_experiment(exp, out or Path("results") / exp.name, jobs, scheduler, quiet)
+
+
+def _data_override(data: Path | None) -> dict | None:
+    if data is None:
+        return None
+    if not data.expanduser().exists():
+        raise ConfigError(f"--data: no such folder {str(data)!r}")
+    return {"data": str(data.expanduser().resolve())}
 
 
 def _check_overrides(runs, horizon, jobs, seed) -> None:
@@ -202,13 +219,16 @@ def reproduce(
     jobs: int | None = JOBS,
     scheduler: str | None = SCHEDULER,
     out: Path | None = OUT,
+    data: Path | None = DATA,
     quiet: bool = QUIET,
 ) -> None:
     """Reproduce a figure of the meTS paper from configs/ (tables, plots, files)."""
     try:
         paths = find_configs(name)
         _check_overrides(runs, horizon, jobs, None)
-        exps = [load_experiment(p).replace(runs=runs, horizon=horizon) for p in paths]
+        override = _data_override(data)
+        exps = [load_experiment(p, override).replace(runs=runs, horizon=horizon)
+                for p in paths]
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     for exp in exps:

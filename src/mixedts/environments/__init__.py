@@ -3,6 +3,7 @@
 from .base import BanditEnvironment, Rounds
 from .classification import ClassificationEnvironment
 from .delayed import DelayedFeedback
+from .movielens import MovieLensEnvironment
 from .slates import SlateEnvironment
 from .synthetic import MixedEffectEnvironment, draw_mixing
 
@@ -11,6 +12,7 @@ __all__ = [
     "ClassificationEnvironment",
     "DelayedFeedback",
     "MixedEffectEnvironment",
+    "MovieLensEnvironment",
     "Rounds",
     "SlateEnvironment",
     "draw_mixing",

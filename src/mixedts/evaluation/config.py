@@ -37,10 +37,12 @@ from typing import Any
 import numpy as np
 
 from .._validation import ValidationError
+from ..datasets import DatasetError
 from ..environments import (
     ClassificationEnvironment,
     DelayedFeedback,
     MixedEffectEnvironment,
+    MovieLensEnvironment,
     SlateEnvironment,
 )
 from .registry import (
@@ -129,6 +131,24 @@ ENVIRONMENTS: dict[str, tuple[Any, dict[str, Any]]] = {
         ClassificationEnvironment,
         {"data": _string, "label": _string, "intercept": _boolean, "delay": _integer(1)},
     ),
+    "movielens": (
+        MovieLensEnvironment,
+        {
+            "data": _string,
+            "n_actions": _integer(1),
+            "dim": _integer(1),
+            "n_effects": _integer(1),
+            "structure": _choice("learned", "genre"),
+            "reward": _choice("linear", "logistic"),
+            "noise_std": _positive,
+            "reg": _positive,
+            "als_iterations": _integer(1),
+            "effect_share": _positive,
+            "structure_seed": _integer(0),
+            "seed": _integer(0),
+            "delay": _integer(1),
+        },
+    ),
 }
 TOP = {
     "name": _string,
@@ -210,9 +230,11 @@ def _load_table(path: Path, label: str | None):
     return frame.drop(columns=label).to_numpy(dtype=float), frame[label].to_numpy()
 
 
-def _environment(table: Any, base: Path | None):
+def _environment(table: Any, base: Path | None, overrides: Mapping[str, Any] | None = None):
     if not isinstance(table, Mapping):
         raise ConfigError("environment: expected a table [environment]")
+    if overrides:
+        table = {**table, **{k: v for k, v in overrides.items() if v is not None}}
     kind = table.get("type", "mixed-effect")
     if kind not in ENVIRONMENTS:
         raise ConfigError(f"environment.type: unknown environment {kind!r}; expected one of "
@@ -229,6 +251,16 @@ def _environment(table: Any, base: Path | None):
                 path = base / path
             X, y = _load_table(path, fields.pop("label", None))
             env = cls(X, y, **fields)
+        elif kind == "movielens":
+            if "data" in fields:
+                path = Path(fields["data"]).expanduser()
+                if base is not None and not path.is_absolute():
+                    path = base / path
+                fields["data"] = str(path)
+            try:
+                env = cls(**fields)
+            except (OSError, DatasetError) as exc:  # missing, malformed or not downloadable
+                raise ConfigError(f"environment.data: {exc}") from None
         else:
             env = cls(**fields)
     except ValidationError as exc:
@@ -282,8 +314,13 @@ def _try_policies(environment, policies: dict[str, PolicySpec], horizon: int) ->
             raise ConfigError(f"policies.{name}: {exc}") from None
 
 
-def load_experiment(source: str | Path | Mapping[str, Any]) -> Experiment:
+def load_experiment(
+    source: str | Path | Mapping[str, Any], environment: Mapping[str, Any] | None = None
+) -> Experiment:
     """Read and validate an experiment from a TOML file or an equivalent dict.
+
+    ``environment`` overrides keys of the file's ``[environment]`` table (the CLI's ``--data``);
+    ``None`` values are ignored.
 
     Examples
     --------
@@ -315,14 +352,14 @@ def load_experiment(source: str | Path | Mapping[str, Any]) -> Experiment:
         if key not in data:
             raise ConfigError(f"{key}: required")
     top = _check(data, TOP, "", skip=("environment", "policies", "reference"))
-    environment = _environment(data["environment"], base)
+    env = _environment(data["environment"], base, environment)
     policies = _policies(data["policies"])
     reference = _reference(data.get("reference", {}), list(policies))
-    _try_policies(environment, policies, top["horizon"])
+    _try_policies(env, policies, top["horizon"])
     name = top.get("name") or (Path(where).stem if where else "experiment")
     return Experiment(
         name=name,
-        environment=environment,
+        environment=env,
         policies=policies,
         horizon=top["horizon"],
         runs=top["runs"],

@@ -7,13 +7,16 @@ travels to worker processes and Dask workers). The kinds and their options:
 kind            options (defaults)
 ==============  ==========================================================================
 MeTS            likelihood ("gaussian"), laplace ("exact"), laplace_batch (30), ridge (1e-3),
-                laplace_at ("posterior"), refactor_every (5000), noise_std (the environment's)
+                laplace_at ("posterior"), refactor_every (5000), noise_std (the environment's),
+                structure (the environment's ``prior``; a name picks ``environment.priors[name]``,
+                e.g. "genre" on MovieLens)
 FactoredMeTS    as MeTS
 HierTS          as MeTS, and effect_cov_scale (1.0): the single effect's prior covariance is
                 this times the mean of the effects' blocks (the text: 1 → N(0, 3I); the
                 authors' code: 1/L → N(0, I) for L = 3)
 LinTS           as MeTS without refactor_every; prior ("marginal" with a mixed-effect
-                environment, else "isotropic"), prior_var (1.0, isotropic)
+                environment, else "isotropic"), prior_var (1.0, isotropic); "marginal" is the
+                environment's ``independent_prior()`` where it has one (MovieLens)
 GLMTS           diagonal (false), laplace, laplace_batch, ridge, laplace_at, prior, prior_var
 LinUCB          alpha ("auto": the authors' constant width, needs the horizon; or a number),
                 prior ("marginal": the marginal Gaussian prior like the authors' code, or
@@ -77,6 +80,12 @@ def _boolean(v):
     return v
 
 
+def _string(v):
+    if not isinstance(v, str) or not v:
+        raise ValueError(f"expected a name, got {v!r}")
+    return v
+
+
 def _choice(*options):
     def check(v):
         if v not in options:
@@ -103,12 +112,16 @@ _GLM = {
 }
 _PRIOR = {"prior": _choice("marginal", "isotropic"), "prior_var": _positive}
 _AT = {"laplace_at": _choice("posterior", "likelihood")}
+_STRUCTURE = {"structure": _string}
 OPTIONS: dict[str, dict[str, Any]] = {
-    "MeTS": {**_GLM, **_AT, "refactor_every": _integer(0), "noise_std": _positive},
-    "FactoredMeTS": {**_GLM, **_AT, "refactor_every": _integer(0), "noise_std": _positive},
+    "MeTS": {**_GLM, **_AT, **_STRUCTURE, "refactor_every": _integer(0), "noise_std": _positive},
+    "FactoredMeTS": {
+        **_GLM, **_AT, **_STRUCTURE, "refactor_every": _integer(0), "noise_std": _positive
+    },
     "HierTS": {
         **_GLM,
         **_AT,
+        **_STRUCTURE,
         "refactor_every": _integer(0),
         "noise_std": _positive,
         "effect_cov_scale": _positive,
@@ -226,7 +239,14 @@ class ProbabilityUCB:
         return f"ProbabilityUCB(alpha={self.alpha})"
 
 
-def _prior_of(environment, kind: str):
+def _prior_of(environment, kind: str, o: Mapping[str, Any] | None = None):
+    structure = (o or {}).get("structure")
+    if structure is not None:
+        priors = getattr(environment, "priors", None) or {}
+        if structure not in priors:
+            raise ConfigError(f"{kind}: structure {structure!r} is not offered by "
+                              f"{type(environment).__name__} (it has {sorted(priors)})")
+        return priors[structure]
     prior = getattr(environment, "prior", None)
     if prior is None:
         raise ConfigError(f"{kind} needs an environment with a mixed-effect prior "
@@ -238,6 +258,11 @@ def _independent_prior(environment, o: dict):
     prior = getattr(environment, "prior", None)
     choice = o.get("prior", "marginal" if prior is not None else "isotropic")
     if choice == "marginal":
+        # an environment may name the independent prior its paper used (MovieLens: every movie
+        # ~ N(mean movie, diag(v))); otherwise the mixed-effect prior's marginal
+        own = getattr(environment, "independent_prior", None)
+        if own is not None:
+            return own()
         return _prior_of(environment, "prior = 'marginal'").marginal_action_prior()
     K, d = environment.n_actions, environment.dim
     return np.zeros((K, d)), o.get("prior_var", 1.0) * np.eye(d)
@@ -284,8 +309,8 @@ class PolicySpec:
         kwargs = self._glm(o)
         if "refactor_every" in o:
             kwargs["refactor_every"] = o["refactor_every"]
-        return cls(_prior_of(environment, self.kind), noise_std=self._noise(environment, o),
-                   seed=seed, **kwargs)
+        return cls(_prior_of(environment, self.kind, o),
+                   noise_std=self._noise(environment, o), seed=seed, **kwargs)
 
     def _build_MeTS(self, environment, seed, o):
         from ..algorithms import MeTS
@@ -300,7 +325,7 @@ class PolicySpec:
     def _build_HierTS(self, environment, seed, o):
         from ..algorithms import HierTS
 
-        prior = _prior_of(environment, self.kind)
+        prior = _prior_of(environment, self.kind, o)
         kwargs = self._glm(o)
         if "refactor_every" in o:
             kwargs["refactor_every"] = o["refactor_every"]
