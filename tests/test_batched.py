@@ -14,9 +14,9 @@ import pytest
 from scipy.stats import chisquare
 
 from conftest import make_prior
-from mixedts import MeTS, ValidationError
+from mixedts import FactoredMeTS, MeTS, ValidationError
 from mixedts.models.batched import BatchedLinearGaussianTS
-from oracles import independent_oracle, joint_oracle
+from oracles import factored_oracle, independent_oracle, joint_oracle
 
 RTOL = 1e-9
 # (Σ0 form, Σ_Ψ form) of the three runs of a mixed batch: every run is a different problem
@@ -167,6 +167,49 @@ def test_matches_sequential_mets(per_action_context):
         assert rel_err(e_cov[r], s_cov) < RTOL
         assert rel_err(a_mean[r], policy.model.posterior_mean()) < RTOL
         assert rel_err(a_cov[r], policy.model.posterior_cov()) < RTOL
+
+
+def test_factored_matches_eq43_and_sequential_fa():
+    """factored=True: the effect posterior of meTS-Fa (math.md eq. 43), run by run."""
+    K, L, d, n = 8, 3, 2, 150
+    priors = mixed_priors(K, L, d, seed=5, forms=[("shared", "block"), ("per-action", "block"),
+                                                  ("shared", "block")])
+    assert all(p.effect_cov_is_block_diagonal() for p in priors)
+    R = len(priors)
+    sig = np.linspace(0.7, 1.3, R)
+    model = BatchedLinearGaussianTS.from_priors(priors, sig, rngs_for(range(R)),
+                                                refactor_every=40, factored=True)
+    seq = [FactoredMeTS(p, noise_std=s, seed=0) for p, s in zip(priors, sig)]
+    rng = np.random.default_rng(13)
+    X, A, Y = rng.uniform(-1, 1, (n, R, d)), rng.integers(K, size=(n, R)), rng.normal(size=(n, R))
+    for t in range(n):
+        model.update(X[t], A[t], Y[t])
+        for r, policy in enumerate(seq):
+            policy.update(X[t, r], int(A[t, r]), float(Y[t, r]))
+    e_mean, e_cov = model.effect_posterior()
+    for r, policy in enumerate(seq):
+        ref_mean, ref_blocks = factored_oracle(priors[r], sig[r], X[:, r], A[:, r], Y[:, r])
+        assert rel_err(e_mean[r], ref_mean) < RTOL
+        blocks = np.stack([e_cov[r][l * d:(l + 1) * d, l * d:(l + 1) * d] for l in range(L)])
+        assert rel_err(blocks, ref_blocks) < RTOL
+        # the factored posterior has no correlation between effects
+        assert np.all(e_cov[r] * (1 - np.kron(np.eye(L), np.ones((d, d)))) == 0)
+        s_mean, _ = policy.model.effect_posterior()
+        assert rel_err(e_mean[r], s_mean) < RTOL
+        assert rel_err(model.action_posterior()[0][r], policy.model.posterior_mean()) < RTOL
+    # the joint posterior of the same data differs (the test can tell them apart)
+    joint = BatchedLinearGaussianTS.from_priors(priors, sig, rngs_for(range(R)))
+    for t in range(n):
+        joint.update(X[t], A[t], Y[t])
+    assert rel_err(joint.effect_posterior()[0], e_mean) > 1e-3
+
+
+def test_factored_needs_a_block_diagonal_effect_cov():
+    priors = [p for p in mixed_priors(6, 3, 2, seed=0) if not p.effect_cov_is_block_diagonal()]
+    assert priors
+    with pytest.raises(ValidationError, match="effect_cov"):
+        BatchedLinearGaussianTS.from_priors(priors, 1.0, rngs_for(range(len(priors))),
+                                            factored=True)
 
 
 # ---------------------------------------------------------------------------- sampling

@@ -52,6 +52,9 @@ JOBS = typer.Option(None, "--jobs", help="Local processes; -1: all cores (overri
 SCHEDULER = typer.Option(None, "--scheduler", help="Dask scheduler address, tcp://host:port.")
 SEED = typer.Option(None, "--seed", help="Root seed (overrides the file).")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+VECTORIZE = typer.Option(None, "--vectorize/--no-vectorize",
+                         help="Step runs of a policy together where it can (default: the "
+                              "file's, else yes).")
 OUT = typer.Option(None, "--out", help="Output folder (default results/NAME).")
 DEMO_OUT = typer.Option(Path("results/demo"), "--out", help="Output folder.")
 CONFIG = typer.Argument(..., help="Experiment file (TOML).")
@@ -162,13 +165,14 @@ def run(
     seed: int | None = SEED,
     out: Path | None = OUT,
     data: Path | None = DATA,
+    vectorize: bool | None = VECTORIZE,
     quiet: bool = QUIET,
 ) -> None:
     """Run an experiment file; write results.parquet, summary.csv and regret.png."""
     try:
         _check_overrides(runs, horizon, jobs, seed)
-        exp = load_experiment(config, _data_override(data)).replace(runs=runs, horizon=horizon,
-                                                                    seed=seed)
+        exp = load_experiment(config, _data_override(data)).replace(
+            runs=runs, horizon=horizon, seed=seed, vectorize=vectorize)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     _run_experiment(exp, out or Path("results") / exp.name, jobs, scheduler, quiet)
@@ -220,6 +224,7 @@ def reproduce(
     scheduler: str | None = SCHEDULER,
     out: Path | None = OUT,
     data: Path | None = DATA,
+    vectorize: bool | None = VECTORIZE,
     quiet: bool = QUIET,
 ) -> None:
     """Reproduce a figure of the meTS paper from configs/ (tables, plots, files)."""
@@ -227,7 +232,8 @@ def reproduce(
         paths = find_configs(name)
         _check_overrides(runs, horizon, jobs, None)
         override = _data_override(data)
-        exps = [load_experiment(p, override).replace(runs=runs, horizon=horizon)
+        exps = [load_experiment(p, override).replace(runs=runs, horizon=horizon,
+                                                     vectorize=vectorize)
                 for p in paths]
     except ConfigError as exc:
         raise _fail(str(exc)) from None

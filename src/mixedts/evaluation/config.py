@@ -159,6 +159,7 @@ TOP = {
     "seed": _integer(0),
     "jobs": _integer(-1),
     "resample": _boolean,
+    "vectorize": _boolean,
 }
 REQUIRED_TOP = ("horizon", "runs", "environment", "policies")
 
@@ -175,13 +176,15 @@ class Experiment:
     seed: int = 0
     jobs: int = 1
     resample: bool = True
+    vectorize: bool = True
     description: str = ""
     title: str = ""
     reference: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     source: str | None = None
 
     def replace(self, **changes) -> Experiment:
-        """A copy with some of horizon/runs/seed/jobs changed (None values are ignored)."""
+        """A copy with some of horizon/runs/seed/jobs/vectorize changed (None values are
+        ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def run(self, n_jobs: int | None = None, scheduler=None, quiet: bool = False):
@@ -192,7 +195,8 @@ class Experiment:
                 "source": self.source}
         return simulate(self.environment, self.policies, self.horizon, self.runs, self.seed,
                         n_jobs=self.jobs if n_jobs is None else n_jobs, scheduler=scheduler,
-                        quiet=quiet, resample=self.resample, meta=meta)
+                        quiet=quiet, resample=self.resample, meta=meta,
+                        vectorize=self.vectorize)
 
 
 def _check(table: Mapping, schema: Mapping, where: str, skip: tuple = ()) -> dict[str, Any]:
@@ -366,6 +370,7 @@ def load_experiment(
         seed=top.get("seed", 0),
         jobs=top.get("jobs", 1),
         resample=top.get("resample", True),
+        vectorize=top.get("vectorize", True),
         description=top.get("description", ""),
         title=top.get("title", ""),
         reference=reference,

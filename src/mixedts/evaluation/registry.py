@@ -239,6 +239,13 @@ class ProbabilityUCB:
         return f"ProbabilityUCB(alpha={self.alpha})"
 
 
+#: limits of the batched-over-runs path (per run): K·d² and K·L cells, L·d effect coordinates
+_BATCH_MAX_CELLS = 50_000
+_BATCH_MAX_EFFECT_DIM = 64
+#: exact recompute cadence of the batched path
+_BATCH_REFACTOR = 1000
+
+
 def _prior_of(environment, kind: str, o: Mapping[str, Any] | None = None):
     structure = (o or {}).get("structure")
     if structure is not None:
@@ -294,6 +301,91 @@ class PolicySpec:
 
     def __call__(self, environment, seed=None):
         return getattr(self, "_build_" + self.kind)(environment, seed, dict(self.options))
+
+    # -- many runs at once ---------------------------------------------------------------
+    def batch(self, environments, rngs):
+        """All ``environments`` (one per run) stepped in lockstep by one batched model.
+
+        Returns a :class:`~mixedts.models.batched.BatchedLinearGaussianTS` for the kinds whose
+        posterior it computes exactly — MeTS, FactoredMeTS, HierTS and JointTS with Gaussian
+        rewards, LinTS, and LinUCB with a constant width — or ``None`` (the runs then go one
+        at a time). With effects, its Thompson draws transform the same standard normals
+        differently from the sequential policy (a Cholesky factor of the effect precision
+        instead of a square root of the covariance), so a run's actions differ from the
+        sequential policy's, with the same distribution; LinTS and LinUCB choose the same.
+        """
+        from ..models.batched import BatchedLinearGaussianTS
+        from ..priors import MixedEffectPrior
+
+        o = dict(self.options)
+        envs = list(environments)
+        if not envs or not self._batchable(envs[0], o):
+            return None
+        noise = [self._noise(env, o) for env in envs]
+        if self.kind in ("MeTS", "JointTS"):
+            priors = [_prior_of(env, self.kind, o) for env in envs]
+            return BatchedLinearGaussianTS.from_priors(
+                priors, np.asarray(noise), rngs, refactor_every=_BATCH_REFACTOR)
+        if self.kind == "FactoredMeTS":
+            # eq. 43 uses the diagonal blocks of Σ_Ψ, whatever the off-diagonal ones
+            priors = [_prior_of(env, self.kind, o) for env in envs]
+            L, d = priors[0].n_effects, priors[0].dim
+            eye = np.eye(L)[:, None, :, None]
+            return BatchedLinearGaussianTS.from_priors(
+                [MixedEffectPrior(p.effect_mean,
+                                  (eye * p.effect_cov_blocks()[:, :, None, :]).reshape(L * d,
+                                                                                      L * d),
+                                  p.mixing, p.action_cov) for p in priors],
+                np.asarray(noise), rngs, refactor_every=_BATCH_REFACTOR, factored=True)
+        if self.kind == "HierTS":
+            priors = [_prior_of(env, self.kind, o) for env in envs]
+            scale = o.get("effect_cov_scale", 1.0)
+            K = priors[0].n_actions
+            return BatchedLinearGaussianTS(
+                np.stack([np.asarray(p.action_cov) for p in priors]), np.asarray(noise), rngs,
+                mixing=np.ones((len(envs), K, 1)),
+                effect_mean=np.stack([np.asarray(p.effect_mean).mean(axis=0)[None]
+                                      for p in priors]),
+                effect_cov=np.stack([scale * p.effect_cov_blocks().mean(axis=0)
+                                     for p in priors]),
+                refactor_every=_BATCH_REFACTOR)
+        if self.kind == "LinTS":
+            means, covs = zip(*(_independent_prior(env, o) for env in envs))
+            K, d = envs[0].n_actions, envs[0].dim
+            return BatchedLinearGaussianTS(
+                np.stack([np.broadcast_to(c, (K, d, d)) for c in covs]), np.asarray(noise),
+                rngs, action_mean=np.stack(means), refactor_every=_BATCH_REFACTOR)
+        # LinUCB: the same prior and width as _build_LinUCB, deterministic scores
+        built = [self._build_LinUCB(env, None, dict(o)) for env in envs]
+        K, d = envs[0].n_actions, envs[0].dim
+        return BatchedLinearGaussianTS(
+            np.stack([np.broadcast_to(p.model.prior_cov, (K, d, d)) for p in built]),
+            np.asarray(noise), rngs,
+            action_mean=np.stack([p.model.prior_mean for p in built]), rule="ucb",
+            alpha=np.array([p.rule.alpha for p in built]), refactor_every=_BATCH_REFACTOR)
+
+    def _batchable(self, environment, o: dict) -> bool:
+        if int(getattr(environment, "feedback_delay", 1)) != 1:
+            return False
+        if self.kind in ("MeTS", "FactoredMeTS", "HierTS"):
+            if o.get("likelihood", "gaussian") != "gaussian":
+                return False
+            prior = _prior_of(environment, self.kind, o)
+            # dense per-run arrays: keep them small (the sequential path is O(nnz) in memory)
+            return prior.n_actions * prior.dim**2 <= _BATCH_MAX_CELLS and \
+                prior.n_effects * prior.dim <= _BATCH_MAX_EFFECT_DIM and \
+                prior.n_actions * prior.n_effects <= _BATCH_MAX_CELLS
+        if self.kind == "JointTS":
+            prior = _prior_of(environment, self.kind, o)
+            return prior.n_actions * prior.dim**2 <= _BATCH_MAX_CELLS
+        if self.kind == "LinTS":
+            if o.get("likelihood", "gaussian") != "gaussian":
+                return False
+            return environment.n_actions * environment.dim**2 <= _BATCH_MAX_CELLS
+        if self.kind == "LinUCB":
+            return o.get("width", "constant") == "constant" and \
+                environment.n_actions * environment.dim**2 <= _BATCH_MAX_CELLS
+        return False
 
     # -- builders ---------------------------------------------------------------------
     @staticmethod

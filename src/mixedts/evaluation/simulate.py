@@ -193,6 +193,81 @@ def run_task(
     return run_rounds(env, policy, horizon, np.random.default_rng(rounds_seed))
 
 
+#: runs of one policy stepped together by its batched model (fixed, so that results do not
+#: depend on n_jobs; a run's result does not depend on its batch either, see test_simulate)
+RUNS_PER_BATCH = 10
+
+
+def run_batch_rounds(
+    environments: list[BanditEnvironment], batch, horizon: int, rngs: list[np.random.Generator]
+) -> list[dict[str, np.ndarray]]:
+    """Run R runs in lockstep with a batched policy (``select(X) -> (R,)``,
+    ``update(X, A, Y)``); run r's environment draws its rounds from ``rngs[r]`` exactly as
+    :func:`run_rounds` would, so every run sees the contexts and rewards it sees there.
+
+    Returns one :func:`run_rounds`-style dict per run; ``seconds`` is the batched round's
+    wall time divided by R (the amortised cost per run).
+    """
+    horizon = check_int(horizon, "horizon", 1)
+    R = len(environments)
+    outs = [
+        {
+            "action": np.empty(horizon, dtype=np.int64),
+            "reward": np.empty(horizon),
+            "regret": np.empty(horizon),
+            "realised_regret": np.empty(horizon),
+            "seconds": np.zeros(horizon),
+        }
+        for _ in range(R)
+    ]
+    block = chunk_size(environments[0])
+    perf = time.perf_counter
+    runs = np.arange(R)
+    for start in range(0, horizon, block):
+        m = min(block, horizon - start)
+        rounds = [env.sample(m, rng) for env, rng in zip(environments, rngs)]
+        X = np.stack([r.contexts for r in rounds])  # (R, m, d) or (R, m, K, d)
+        Rw = np.stack([r.rewards for r in rounds])  # (R, m, K)
+        A = np.empty((R, m), dtype=np.int64)
+        secs = np.zeros(m)
+        for i in range(m):
+            t0 = perf()
+            a = batch.select(X[:, i])
+            batch.update(X[:, i], a, Rw[runs, i, a])
+            secs[i] = (perf() - t0) / R
+            A[:, i] = a
+        idx = np.arange(m)
+        sl = slice(start, start + m)
+        for r, (rd, out) in enumerate(zip(rounds, outs)):
+            best = np.argmax(rd.expected, axis=1)
+            a = A[r]
+            out["action"][sl] = a
+            out["reward"][sl] = rd.rewards[idx, a]
+            out["regret"][sl] = rd.expected[idx, best] - rd.expected[idx, a]
+            out["realised_regret"][sl] = rd.rewards[idx, best] - rd.rewards[idx, a]
+            out["seconds"][sl] = secs
+    return outs
+
+
+def run_unit(
+    environment: BanditEnvironment,
+    factory: Callable,
+    seeds: list[tuple],
+    horizon: int,
+    resample: bool,
+) -> list[dict[str, np.ndarray]]:
+    """Several runs of one policy: batched when the factory offers ``batch(envs, rngs)`` and
+    it accepts these environments, else one run at a time (:func:`run_task`)."""
+    batch_of = getattr(factory, "batch", None)
+    if batch_of is not None and len(seeds) > 1:
+        envs = [environment.reseed(s[0]) if resample else environment for s in seeds]
+        batch = batch_of(envs, [np.random.default_rng(s[2]) for s in seeds])
+        if batch is not None:
+            rngs = [np.random.default_rng(s[1]) for s in seeds]
+            return run_batch_rounds(envs, batch, horizon, rngs)
+    return [run_task(environment, factory, s, horizon, resample) for s in seeds]
+
+
 def _progress(quiet: bool, total: int, description: str):
     """A rich progress bar on stderr, or None when quiet or not a terminal."""
     if quiet:
@@ -229,6 +304,7 @@ def simulate(
     quiet: bool = False,
     resample: bool = True,
     meta: Mapping[str, Any] | None = None,
+    vectorize: bool = True,
 ):
     """Run every policy on ``n_runs`` seeded runs of ``environment`` and collect the regret.
 
@@ -250,6 +326,13 @@ def simulate(
         Run the tasks on this Dask cluster (a ``"tcp://host:port"`` address or a client).
     quiet : bool
         No progress bar (there is none anyway when stderr is not a terminal).
+    vectorize : bool
+        Step ``RUNS_PER_BATCH`` runs of a policy together where its factory can (a
+        :class:`PolicySpec` of MeTS, FactoredMeTS, HierTS or JointTS with Gaussian rewards,
+        LinTS, or LinUCB with a constant width; see :meth:`PolicySpec.batch`): the same
+        posteriors, one batched numpy pass per round for all of them. Thompson draws with
+        effects then differ from the one-run policy's (same distribution); ``False`` runs
+        every policy one run at a time.
 
     Returns
     -------
@@ -287,15 +370,26 @@ def simulate(
     root, seeds = run_seeds(seed, n_runs)
     names = list(factories)
     tasks = [(run, name) for run in range(n_runs) for name in names]
-    args = [(environment, factories[name], seeds[run], horizon, resample) for run, name in tasks]
+    # units of work: a group of RUNS_PER_BATCH runs for a policy that can step runs together,
+    # else one run; the grouping depends only on n_runs, never on n_jobs
+    units = []
+    for name in names:
+        size = RUNS_PER_BATCH if vectorize and hasattr(factories[name], "batch") else 1
+        units += [(name, list(range(lo, min(lo + size, n_runs))))
+                  for lo in range(0, n_runs, size)]
+    position = {task: i for i, task in enumerate(tasks)}
+    args = [(environment, factories[name], [seeds[r] for r in runs], horizon, resample)
+            for name, runs in units]
     bar = _progress(quiet, len(tasks), f"{n_runs} runs × {len(names)} policies")
     results: list[dict | None] = [None] * len(tasks)
     start = time.perf_counter()
     try:
-        for i, result in _execute(args, n_jobs, scheduler):
-            results[i] = result
+        for u, unit_results in _execute(args, n_jobs, scheduler):
+            name, runs = units[u]
+            for run, result in zip(runs, unit_results):
+                results[position[(run, name)]] = result
             if bar is not None:
-                bar[0].advance(bar[1])
+                bar[0].advance(bar[1], len(runs))
     finally:
         if bar is not None:
             bar[0].stop()
@@ -307,6 +401,7 @@ def simulate(
         "n_runs": n_runs,
         "seed": int(root.entropy) if isinstance(root.entropy, int) else str(root.entropy),
         "resample": bool(resample),
+        "vectorize": bool(vectorize),
         "n_jobs": n_jobs,
         "scheduler": None if scheduler is None else str(getattr(scheduler, "scheduler", scheduler)),
         "wall_seconds": wall,
@@ -321,12 +416,12 @@ def _execute(args: list[tuple], n_jobs: int, scheduler):
         yield from _execute_dask(args, scheduler)
     elif n_jobs == 1:
         for i, a in enumerate(args):
-            yield i, run_task(*a)
+            yield i, run_unit(*a)
     else:
         from joblib import Parallel, delayed
 
         parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-        yield from enumerate(parallel(delayed(run_task)(*a) for a in args))
+        yield from enumerate(parallel(delayed(run_unit)(*a) for a in args))
 
 
 def _execute_dask(args: list[tuple], scheduler):
@@ -340,7 +435,7 @@ def _execute_dask(args: list[tuple], scheduler):
         env = client.scatter(args[0][0], broadcast=True) if args else None
         futures = {}
         for i, (_, factory, seeds, horizon, resample) in enumerate(args):
-            fut = client.submit(run_task, env, factory, seeds, horizon, resample, pure=False)
+            fut = client.submit(run_unit, env, factory, seeds, horizon, resample, pure=False)
             futures[fut] = i
         for fut in as_completed(futures):
             yield futures[fut], fut.result()

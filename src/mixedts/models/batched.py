@@ -117,8 +117,12 @@ class BatchedLinearGaussianTS:
         Offset m of the action means (default 0).
     rule : {"thompson", "ucb"}
         Thompson sampling, or the upper confidence bound x_iᵀμ_i + alpha·sd (L = 0 only).
-    alpha : float, optional
-        UCB width (default 1.0); only with ``rule="ucb"``.
+    alpha : float or ndarray (R,), optional
+        UCB width (default 1.0), shared or one per run; only with ``rule="ucb"``.
+    factored : bool
+        meTS-Fa's mean-field effect posterior (math.md §3, eq. 43): the effects are sampled
+        independently from the diagonal (d, d) blocks of Λ̄ and the matching blocks of h̄.
+        Needs a block-diagonal Σ_Ψ (eq. 43 uses the blocks of Σ_Ψ, not of its inverse).
     refactor_every : int
         Recompute the state exactly from the sufficient statistics after this many updates,
         which bounds rounding drift (0: never).
@@ -163,6 +167,7 @@ class BatchedLinearGaussianTS:
         alpha: float | None = None,
         refactor_every: int = 1000,
         n_actions: int | None = None,
+        factored: bool = False,
     ) -> None:
         # the generators define the batch: R = len(rngs)
         rngs = [rngs] if isinstance(rngs, np.random.Generator) else list(rngs)
@@ -242,12 +247,23 @@ class BatchedLinearGaussianTS:
                     "rule='ucb' needs L = 0 (mixing=None): the UCB width of the mixed model "
                     "is not implemented"
                 )
-            alpha = 1.0 if alpha is None else float(alpha)
-            if not np.isfinite(alpha) or alpha < 0:
-                raise ValidationError(f"alpha must be a finite number >= 0, got {alpha}")
+            alpha = np.asarray(1.0 if alpha is None else alpha, dtype=np.float64)
+            if alpha.shape not in ((), (R,)) or not np.all(np.isfinite(alpha)) or \
+                    np.any(alpha < 0):
+                raise ValidationError(
+                    f"alpha must be a finite number >= 0 or one per run ({R},), got {alpha}")
+            # one width per run, as a column so that it broadcasts over the actions
+            alpha = np.broadcast_to(alpha, (R,))[:, None].copy()
         elif alpha is not None:
             raise ValidationError("alpha is the UCB width: pass it only with rule='ucb'")
         self.refactor_every = check_int(refactor_every, "refactor_every", low=0)
+        self.factored = bool(factored)
+        # keeps the diagonal (d, d) blocks of an (Ld, Ld) matrix (the factored posterior)
+        self._block_mask = np.kron(np.eye(L), np.ones((d, d))) if L else np.zeros((0, 0))
+        if self.factored and L and np.any(cov_psi * (1.0 - self._block_mask) != 0.0):
+            raise ValidationError(
+                "effect_cov must be block-diagonal (one (d, d) block per effect) with "
+                "factored=True")
 
         self.n_runs, self.n_actions, self.dim, self.n_effects = R, K, d, L
         self.rule = rule
@@ -350,7 +366,8 @@ class BatchedLinearGaussianTS:
     # ------------------------------------------------------------------ posteriors
     def _effect_root(self) -> tuple[np.ndarray, np.ndarray]:
         """(W, W h̄) with W = chol(Λ̄)⁻¹, so Σ̄ = Wᵀ W and μ̄ = Wᵀ (W h̄); (R, Ld, Ld), (R, Ld)."""
-        W = np.linalg.inv(np.linalg.cholesky(self._Lam))
+        Lam = self._Lam * self._block_mask if self.factored else self._Lam
+        W = np.linalg.inv(np.linalg.cholesky(Lam))
         return W, _matvec(W, self._h)
 
     def effect_posterior(self) -> tuple[np.ndarray, np.ndarray]:
@@ -453,10 +470,21 @@ class BatchedLinearGaussianTS:
         Returns
         -------
         ndarray of int, shape (R,)
-            argmax of :meth:`scores` (ties: the lowest index). Thompson draws, per run r,
-            ``rngs[r].standard_normal(L*d)`` (when L > 0) then ``rngs[r].standard_normal(K)``.
+            argmax of :meth:`scores`. Thompson draws, per run r,
+            ``rngs[r].standard_normal(L*d)`` (when L > 0) then ``rngs[r].standard_normal(K)``
+            (ties have probability 0: the lowest index). UCB scores are deterministic and tie
+            in the first rounds: a tied run draws ``rngs[r].integers(n_ties)``, as the
+            one-run policies do.
         """
-        return np.argmax(self.scores(X), axis=1)
+        scores = self.scores(X)
+        best = np.argmax(scores, axis=1)
+        if self.rule == "ucb":
+            top = scores == scores[np.arange(self.n_runs), best][:, None]
+            # a loop over the tied runs only (the first rounds, or identical actions)
+            for r in np.flatnonzero(top.sum(axis=1) > 1):
+                ties = np.flatnonzero(top[r])
+                best[r] = ties[self.rngs[r].integers(len(ties))]
+        return best
 
     # ------------------------------------------------------------------ feedback
     def update(self, X: Any, A: Any, Y: Any) -> None:
