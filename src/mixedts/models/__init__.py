@@ -1,8 +1,15 @@
 """Models hold posteriors; they never choose actions."""
 
 from .base import Model
+from .batched import BatchedLinearGaussianTS
 from .independent import IndependentGaussianModel
 from .joint import JointGaussianModel
 from .mixed_effect import MixedEffectModel
 
-__all__ = ["IndependentGaussianModel", "JointGaussianModel", "MixedEffectModel", "Model"]
+__all__ = [
+    "BatchedLinearGaussianTS",
+    "IndependentGaussianModel",
+    "JointGaussianModel",
+    "MixedEffectModel",
+    "Model",
+]
