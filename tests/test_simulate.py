@@ -83,10 +83,11 @@ def test_batched_runs_do_not_depend_on_jobs_or_on_the_other_runs():
     one = simulate(env, specs, horizon=30, n_runs=12, seed=5, n_jobs=1, quiet=True)
     two = simulate(env, specs, horizon=30, n_runs=12, seed=5, n_jobs=2, quiet=True)
     _same(one, two)
-    first = simulate(env, specs, horizon=30, n_runs=3, seed=5, quiet=True)
     cols = ["policy", "run", "round", "action", "reward"]
-    head = one.frame[one.frame["run"] < 3][cols].reset_index(drop=True)
-    pd_testing().assert_frame_equal(head, first.frame[cols].reset_index(drop=True))
+    for n_runs in (3, 1):
+        first = simulate(env, specs, horizon=30, n_runs=n_runs, seed=5, quiet=True)
+        head = one.frame[one.frame["run"] < n_runs][cols].reset_index(drop=True)
+        pd_testing().assert_frame_equal(head, first.frame[cols].reset_index(drop=True))
 
 
 def pd_testing():

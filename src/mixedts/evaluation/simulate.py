@@ -255,11 +255,14 @@ def run_unit(
     seeds: list[tuple],
     horizon: int,
     resample: bool,
+    vectorize: bool = True,
 ) -> list[dict[str, np.ndarray]]:
-    """Several runs of one policy: batched when the factory offers ``batch(envs, rngs)`` and
-    it accepts these environments, else one run at a time (:func:`run_task`)."""
-    batch_of = getattr(factory, "batch", None)
-    if batch_of is not None and len(seeds) > 1:
+    """Several runs of one policy: with ``vectorize``, batched when the factory offers
+    ``batch(envs, rngs)`` and it accepts these environments, else one run at a time
+    (:func:`run_task`)."""
+    batch_of = getattr(factory, "batch", None) if vectorize else None
+    # a single run goes through the batch too, so a run's result never depends on n_runs
+    if batch_of is not None:
         envs = [environment.reseed(s[0]) if resample else environment for s in seeds]
         batch = batch_of(envs, [np.random.default_rng(s[2]) for s in seeds])
         if batch is not None:
@@ -378,8 +381,8 @@ def simulate(
         units += [(name, list(range(lo, min(lo + size, n_runs))))
                   for lo in range(0, n_runs, size)]
     position = {task: i for i, task in enumerate(tasks)}
-    args = [(environment, factories[name], [seeds[r] for r in runs], horizon, resample)
-            for name, runs in units]
+    args = [(environment, factories[name], [seeds[r] for r in runs], horizon, resample,
+             vectorize) for name, runs in units]
     bar = _progress(quiet, len(tasks), f"{n_runs} runs × {len(names)} policies")
     results: list[dict | None] = [None] * len(tasks)
     start = time.perf_counter()
@@ -434,8 +437,9 @@ def _execute_dask(args: list[tuple], scheduler):
     try:
         env = client.scatter(args[0][0], broadcast=True) if args else None
         futures = {}
-        for i, (_, factory, seeds, horizon, resample) in enumerate(args):
-            fut = client.submit(run_unit, env, factory, seeds, horizon, resample, pure=False)
+        for i, (_, factory, seeds, horizon, resample, vectorize) in enumerate(args):
+            fut = client.submit(run_unit, env, factory, seeds, horizon, resample, vectorize,
+                                pure=False)
             futures[fut] = i
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
