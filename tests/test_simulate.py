@@ -110,6 +110,36 @@ def test_batched_independent_policies_equal_the_one_run_path(contexts):
     assert vec.meta["vectorize"] and not seq.meta["vectorize"]
 
 
+@pytest.mark.parametrize("kind, options", [
+    ("MeTS", {}), ("FactoredMeTS", {}), ("HierTS", {}), ("HierTS", {"effect_cov_scale": 0.5}),
+    ("JointTS", {}), ("LinTS", {}), ("LinUCB", {}), ("LinUCB", {"prior": "ridge"}),
+    ("MeTS", {"noise_std": 0.4}),
+])
+def test_spec_batch_has_the_posterior_of_the_specs_policy(kind, options):
+    """PolicySpec.batch builds, run by run, the same model as PolicySpec(...)(env): after the
+    same observations every action's posterior mean and covariance agree to 1e-9."""
+    envs = [small_env(contexts="pool", seed=s) for s in (1, 2, 3)]
+    spec = PolicySpec(kind, options, horizon=50)
+    batch = spec.batch(envs, [np.random.default_rng(s) for s in range(3)])
+    policies = [spec(env, np.random.default_rng(0)) for env in envs]
+    rng = np.random.default_rng(4)
+    for _ in range(60):
+        X = rng.uniform(-1, 1, (3, 8, 2))
+        A = rng.integers(8, size=3)
+        Y = rng.normal(size=3)
+        batch.update(X, A, Y)
+        for r, policy in enumerate(policies):
+            policy.update(X[r], int(A[r]), float(Y[r]))
+    mean, cov = batch.action_posterior()
+    for r, policy in enumerate(policies):
+        np.testing.assert_allclose(mean[r], policy.model.posterior_mean(), rtol=1e-9,
+                                   atol=1e-12)
+        np.testing.assert_allclose(cov[r], policy.model.posterior_cov(), rtol=1e-9, atol=1e-12)
+    if kind == "LinUCB":  # the same widths: the same deterministic choices
+        x = rng.uniform(-1, 1, (3, 8, 2))
+        assert batch.select(x).tolist() == [p.select(x[r]) for r, p in enumerate(policies)]
+
+
 def test_unbatchable_policies_fall_back_to_one_run_at_a_time():
     env = small_env(reward="logistic")
     specs = {"meTS-GLM": PolicySpec("MeTS", {"likelihood": "logistic"}),
