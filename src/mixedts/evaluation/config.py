@@ -263,7 +263,10 @@ def _environment(table: Any, base: Path | None, overrides: Mapping[str, Any] | N
                 fields["data"] = str(path)
             try:
                 env = cls(**fields)
-            except (OSError, DatasetError) as exc:  # missing, malformed or not downloadable
+            except OSError as exc:  # missing, or not downloadable
+                raise ConfigError(f"environment.data: {exc} (on the command line: --data "
+                                  "PATH/TO/ml-100k)") from None
+            except DatasetError as exc:  # malformed
                 raise ConfigError(f"environment.data: {exc}") from None
         else:
             env = cls(**fields)
