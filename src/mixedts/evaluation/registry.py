@@ -261,6 +261,13 @@ def _prior_of(environment, kind: str, o: Mapping[str, Any] | None = None):
     return prior
 
 
+def _single_effect(prior, o: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """HierTS's one effect: the mean of the effects' means, and effect_cov_scale times the mean
+    of their covariance blocks; (d,), (d, d)."""
+    cov = o.get("effect_cov_scale", 1.0) * prior.effect_cov_blocks().mean(axis=0)
+    return np.asarray(prior.effect_mean).mean(axis=0), cov
+
+
 def _independent_prior(environment, o: dict):
     prior = getattr(environment, "prior", None)
     choice = o.get("prior", "marginal" if prior is not None else "isotropic")
@@ -339,15 +346,11 @@ class PolicySpec:
                 np.asarray(noise), rngs, refactor_every=_BATCH_REFACTOR, factored=True)
         if self.kind == "HierTS":
             priors = [_prior_of(env, self.kind, o) for env in envs]
-            scale = o.get("effect_cov_scale", 1.0)
-            K = priors[0].n_actions
+            means, covs = zip(*(_single_effect(p, o) for p in priors))
             return BatchedLinearGaussianTS(
                 np.stack([np.asarray(p.action_cov) for p in priors]), np.asarray(noise), rngs,
-                mixing=np.ones((len(envs), K, 1)),
-                effect_mean=np.stack([np.asarray(p.effect_mean).mean(axis=0)[None]
-                                      for p in priors]),
-                effect_cov=np.stack([scale * p.effect_cov_blocks().mean(axis=0)
-                                     for p in priors]),
+                mixing=np.ones((len(envs), priors[0].n_actions, 1)),
+                effect_mean=np.stack(means)[:, None], effect_cov=np.stack(covs),
                 refactor_every=_BATCH_REFACTOR)
         if self.kind == "LinTS":
             means, covs = zip(*(_independent_prior(env, o) for env in envs))
@@ -421,8 +424,8 @@ class PolicySpec:
         kwargs = self._glm(o)
         if "refactor_every" in o:
             kwargs["refactor_every"] = o["refactor_every"]
-        cov = o.get("effect_cov_scale", 1.0) * prior.effect_cov_blocks().mean(axis=0)
-        return HierTS(prior.n_actions, np.asarray(prior.effect_mean).mean(axis=0), cov,
+        mean, cov = _single_effect(prior, o)
+        return HierTS(prior.n_actions, mean, cov,
                       prior.action_cov, noise_std=self._noise(environment, o), seed=seed,
                       **kwargs)
 
