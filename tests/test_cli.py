@@ -81,6 +81,24 @@ def test_run_overrides(tiny, tmp_path):
     assert summary["round"].max() == 12 and (summary["n_runs"] == 1).all()
 
 
+def test_run_policies_runs_a_subset_with_the_same_results(tiny, tmp_path):
+    """--policies runs only the named policies; each one's rows equal the full run's."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert runner.invoke(app, ["run", str(tiny), "--out", str(full), "-q"]).exit_code == 0
+    result = runner.invoke(app, ["run", str(tiny), "--policies", "LinUCB", "--out", str(part),
+                                 "-q"])
+    assert result.exit_code == 0, result.output
+    a = pd.read_parquet(full / "results.parquet")
+    b = pd.read_parquet(part / "results.parquet")
+    assert set(b["policy"]) == {"LinUCB"}
+    cols = ["run", "round", "action", "reward", "regret"]
+    pd.testing.assert_frame_equal(a[a["policy"] == "LinUCB"][cols].reset_index(drop=True),
+                                  b[cols].reset_index(drop=True))
+    for bad in ("LinTS", " , "):
+        result = runner.invoke(app, ["run", str(tiny), "--policies", bad])
+        assert result.exit_code == 2 and "--policies" in result.output, result.output
+
+
 @pytest.mark.parametrize(
     "old, new, key",
     [

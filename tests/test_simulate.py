@@ -112,7 +112,8 @@ def test_batched_independent_policies_equal_the_one_run_path(contexts):
 
 @pytest.mark.parametrize("kind, options", [
     ("MeTS", {}), ("FactoredMeTS", {}), ("HierTS", {}), ("HierTS", {"effect_cov_scale": 0.5}),
-    ("JointTS", {}), ("LinTS", {}), ("LinUCB", {}), ("LinUCB", {"prior": "ridge"}),
+    ("HierTS", {"action_cov": "marginal"}), ("JointTS", {}), ("LinTS", {}), ("LinUCB", {}),
+    ("LinUCB", {"prior": "ridge"}),
     ("MeTS", {"noise_std": 0.4}),
 ])
 def test_spec_batch_has_the_posterior_of_the_specs_policy(kind, options):
@@ -353,6 +354,15 @@ def test_policy_specs_build_every_kind():
     np.testing.assert_allclose(hier.prior.effect_cov_blocks()[0], np.eye(2))  # the code's N(0, I)
     text = PolicySpec("HierTS")(env, rng)
     np.testing.assert_allclose(text.prior.effect_cov_blocks()[0], 3 * np.eye(2))
+    # action_cov = "marginal": each action keeps Σ0 + Σ_l b_il² Σ_ψl, computed here by hand
+    B, S0, blocks = env.prior.mixing.toarray(), env.prior.action_cov, env.prior.effect_cov_blocks()
+    want = S0 + np.einsum("kl,lde->kde", B**2, blocks)
+    marginal = PolicySpec("HierTS", {"action_cov": "marginal"})(env, rng)
+    np.testing.assert_allclose(np.asarray(marginal.prior.action_cov), want, rtol=1e-12)
+    np.testing.assert_allclose(marginal.prior.effect_cov_blocks()[0], 3 * np.eye(2))
+    assert not np.allclose(want, np.broadcast_to(S0, want.shape))  # the option changes something
+    with pytest.raises(ConfigError, match="action_cov"):
+        PolicySpec("HierTS", {"action_cov": "joint"})
     # the authors' UCB-GLM scores sigmoid(x_iᵀθ̂_i) + α‖x_i‖
     ucb = PolicySpec("UCBGLM", {"score": "probability", "alpha": 0.5})(env, rng)
     x = env.context(rng)
@@ -408,7 +418,9 @@ def test_shipped_configs_are_valid():
     for path in CONFIGS.glob("fig*.toml"):  # the MovieLens files: tests/test_movielens.py
         exp = load_experiment(path)
         assert exp.horizon == 5000 and exp.runs == 50
-        assert set(exp.reference["paper"]) == set(exp.policies)
+        # every policy the paper plots, plus the authors' code's HierTS
+        assert set(exp.reference["paper"]) == set(exp.policies) - {"HierTS-code"}
+        assert exp.policies["HierTS"].options["action_cov"] == "marginal"
     fig2 = load_experiment(CONFIGS / "fig2-linear.toml")
     assert fig2.environment.contexts == "pool" and fig2.environment.pool_size == 100
     assert load_experiment(CONFIGS / "fig2-linear-text.toml").environment.contexts == "shared"
@@ -484,3 +496,32 @@ def test_config_with_classification_data_and_delay(tmp_path):
     (tmp_path / "exp.toml").write_text(text.replace('label = "label"', 'label = "nope"'))
     with pytest.raises(ConfigError, match=r"^environment\.label"):
         load_experiment(tmp_path / "exp.toml")
+
+
+# ---------------------------------------------------------------------- order against a paper
+def _finals(values: dict[str, list[float]]) -> Results:
+    """Results whose one round's regret per (policy, run) is the given final regret."""
+    tasks, arrays = [], []
+    for name, finals in values.items():
+        for run, v in enumerate(finals):
+            tasks.append((run, name))
+            one = np.array([v])
+            arrays.append({"action": np.zeros(1), "reward": one, "regret": one,
+                           "realised_regret": one, "seconds": np.zeros(1)})
+    return Results.from_tasks(tasks, arrays, {"policies": list(values)})
+
+
+def test_order_swaps_use_paired_differences():
+    from mixedts.cli import order_verdict
+
+    res = _finals({"a": [10, 12, 11, 13], "b": [9, 13, 10, 12], "c": [30, 31, 29, 33]})
+    assert res.order_swaps({"b": 1, "a": 2, "c": 3}) == []
+    assert order_verdict(res, {"b": 1, "a": 2, "c": 3}, "paper") == "yes"
+    # the paper puts a before b; here a - b = (1, -1, 1, 1): mean 0.5, se 0.5, a tie
+    (a, b, mean, se), = res.order_swaps({"a": 1, "b": 2, "c": 3})
+    assert (a, b) == ("a", "b")
+    np.testing.assert_allclose([mean, se], [0.5, np.std([1, -1, 1, 1], ddof=1) / 2])
+    assert order_verdict(res, {"a": 1, "b": 2, "c": 3}, "paper").startswith("yes up to ties")
+    # the paper puts c first; here c is last by about 19 ± 0.5 paired: real swaps
+    verdict = order_verdict(res, {"c": 1, "b": 2, "a": 3}, "paper")
+    assert verdict.startswith("no (paper: c, b, a") and "c − a = +19.2 ± 0.5" in verdict

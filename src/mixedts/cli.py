@@ -56,6 +56,9 @@ VECTORIZE = typer.Option(None, "--vectorize/--no-vectorize",
                          help="Step runs of a policy together where it can (default: the "
                               "file's, else yes).")
 OUT = typer.Option(None, "--out", help="Output folder (default results/NAME).")
+POLICIES = typer.Option(None, "--policies", metavar="NAMES",
+                        help="Run only these policies of the file, comma-separated (each "
+                             "policy's results do not depend on which others run).")
 DEMO_OUT = typer.Option(Path("results/demo"), "--out", help="Output folder.")
 CONFIG = typer.Argument(..., help="Experiment file (TOML).")
 NAME = typer.Argument(..., help="fig2-linear, fig2-linear-text, fig2-logistic, fig4, "
@@ -98,10 +101,19 @@ def print_table(results: Results, title: str = "", reference: dict | None = None
     console = _console()
     console.print(table)
     for label, values in reference.items():
-        ours = [p for p in s["policy"] if p in values]
-        theirs = sorted(ours, key=lambda p: values[p])
-        same = "yes" if ours == theirs else f"no ({label}: {', '.join(theirs)})"
-        console.print(f"same order as {label}: {same}")
+        console.print(f"same order as {label}: {order_verdict(results, values, label)}")
+
+
+def order_verdict(results: Results, values: dict, label: str) -> str:
+    """"yes", "yes up to ties: …" (every swap within 2 paired s.e.) or "no (…)"."""
+    swaps = results.order_swaps(values)
+    if not swaps:
+        return "yes"
+    said = "; ".join(f"{a} − {b} = {m:+.1f} ± {se:.1f} paired" for a, b, m, se in swaps)
+    if all(abs(m) < 2 * se for _, _, m, se in swaps):
+        return f"yes up to ties ({said})"
+    ours = [p for p in results.summary().sort_values("cum_regret_mean")["policy"] if p in values]
+    return f"no ({label}: {', '.join(sorted(ours, key=lambda p: values[p]))}; {said})"
 
 
 def write_outputs(results: Results, out: Path, title: str = "",
@@ -166,13 +178,15 @@ def run(
     out: Path | None = OUT,
     data: Path | None = DATA,
     vectorize: bool | None = VECTORIZE,
+    policies: str | None = POLICIES,
     quiet: bool = QUIET,
 ) -> None:
     """Run an experiment file; write results.parquet, summary.csv and regret.png."""
     try:
         _check_overrides(runs, horizon, jobs, seed)
         exp = load_experiment(config, _data_override(data)).replace(
-            runs=runs, horizon=horizon, seed=seed, vectorize=vectorize)
+            runs=runs, horizon=horizon, seed=seed, vectorize=vectorize
+        ).only(_names(policies))
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     _run_experiment(exp, out or Path("results") / exp.name, jobs, scheduler, quiet)
@@ -184,6 +198,15 @@ def _data_override(data: Path | None) -> dict | None:
     if not data.expanduser().exists():
         raise ConfigError(f"--data: no such folder {str(data)!r}")
     return {"data": str(data.expanduser().resolve())}
+
+
+def _names(policies: str | None) -> list[str] | None:
+    if policies is None:
+        return None
+    names = [n.strip() for n in policies.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("--policies: give at least one policy name")
+    return names
 
 
 def _check_overrides(runs, horizon, jobs, seed) -> None:
@@ -225,6 +248,7 @@ def reproduce(
     out: Path | None = OUT,
     data: Path | None = DATA,
     vectorize: bool | None = VECTORIZE,
+    policies: str | None = POLICIES,
     quiet: bool = QUIET,
 ) -> None:
     """Reproduce a figure of the meTS paper from configs/ (tables, plots, files)."""
@@ -233,7 +257,7 @@ def reproduce(
         _check_overrides(runs, horizon, jobs, None)
         override = _data_override(data)
         exps = [load_experiment(p, override).replace(runs=runs, horizon=horizon,
-                                                     vectorize=vectorize)
+                                                     vectorize=vectorize).only(_names(policies))
                 for p in paths]
     except ConfigError as exc:
         raise _fail(str(exc)) from None

@@ -30,7 +30,7 @@ Every error is a :class:`ConfigError` whose message starts with the offending ke
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +186,22 @@ class Experiment:
         """A copy with some of horizon/runs/seed/jobs/vectorize changed (None values are
         ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def only(self, names: Iterable[str] | None) -> Experiment:
+        """A copy that runs only the named policies, in the file's order (None: all).
+
+        A policy's results do not depend on which others run: every policy of a run gets the
+        same seeds.
+        """
+        if names is None:
+            return self
+        names = list(names)
+        for name in names:
+            if name not in self.policies:
+                raise ConfigError(f"--policies: {self.name} has no policy {name!r}; it has "
+                                  f"{', '.join(self.policies)}")
+        return dataclasses.replace(
+            self, policies={k: v for k, v in self.policies.items() if k in names})
 
     def run(self, n_jobs: int | None = None, scheduler=None, quiet: bool = False):
         """Simulate; returns :class:`~mixedts.evaluation.Results`."""

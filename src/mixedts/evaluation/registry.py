@@ -13,7 +13,9 @@ MeTS            likelihood ("gaussian"), laplace ("exact"), laplace_batch (30), 
 FactoredMeTS    as MeTS
 HierTS          as MeTS, and effect_cov_scale (1.0): the single effect's prior covariance is
                 this times the mean of the effects' blocks (the text: 1 → N(0, 3I); the
-                authors' code: 1/L → N(0, I) for L = 3)
+                authors' code: 1/L → N(0, I) for L = 3); action_cov ("conditional": each
+                action's Σ0; "marginal": Σ0 + Γ_i Σ_Ψ Γ_iᵀ, the variance the one effect
+                leaves unexplained, as in LinTS's marginal prior)
 LinTS           as MeTS without refactor_every; prior ("marginal" with a mixed-effect
                 environment, else "isotropic"), prior_var (1.0, isotropic); "marginal" is the
                 environment's ``independent_prior()`` where it has one (MovieLens)
@@ -125,6 +127,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "refactor_every": _integer(0),
         "noise_std": _positive,
         "effect_cov_scale": _positive,
+        "action_cov": _choice("conditional", "marginal"),
     },
     "LinTS": {**_GLM, **_PRIOR, "noise_std": _positive},
     "GLMTS": {
@@ -261,11 +264,22 @@ def _prior_of(environment, kind: str, o: Mapping[str, Any] | None = None):
     return prior
 
 
-def _single_effect(prior, o: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """HierTS's one effect: the mean of the effects' means, and effect_cov_scale times the mean
-    of their covariance blocks; (d,), (d, d)."""
+def _single_effect(prior, o: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """HierTS's prior: the one effect's mean (d,) and covariance (d, d), and the actions'
+    covariances, (d, d) or (K, d, d).
+
+    The effect has the mean of the effects' means and effect_cov_scale times the mean of their
+    covariance blocks. ``action_cov = "marginal"`` gives each action Σ0 + Γ_i Σ_Ψ Γ_iᵀ instead of
+    Σ0: the one effect, shared with weight 1 by every action, cannot explain the per-action mix
+    of L effects, so that variance stays with the action (LinTS's marginal prior, plus a
+    shared mean).
+    """
     cov = o.get("effect_cov_scale", 1.0) * prior.effect_cov_blocks().mean(axis=0)
-    return np.asarray(prior.effect_mean).mean(axis=0), cov
+    if o.get("action_cov", "conditional") == "marginal":
+        action_cov = prior.marginal_action_prior()[1]
+    else:
+        action_cov = prior.action_cov
+    return np.asarray(prior.effect_mean).mean(axis=0), cov, np.asarray(action_cov)
 
 
 def _independent_prior(environment, o: dict):
@@ -346,9 +360,11 @@ class PolicySpec:
                 np.asarray(noise), rngs, refactor_every=_BATCH_REFACTOR, factored=True)
         if self.kind == "HierTS":
             priors = [_prior_of(env, self.kind, o) for env in envs]
-            means, covs = zip(*(_single_effect(p, o) for p in priors))
+            means, covs, action_covs = zip(*(_single_effect(p, o) for p in priors))
+            K, d = priors[0].n_actions, priors[0].dim
             return BatchedLinearGaussianTS(
-                np.stack([np.asarray(p.action_cov) for p in priors]), np.asarray(noise), rngs,
+                np.stack([np.broadcast_to(c, (K, d, d)) for c in action_covs]),
+                np.asarray(noise), rngs,
                 mixing=np.ones((len(envs), priors[0].n_actions, 1)),
                 effect_mean=np.stack(means)[:, None], effect_cov=np.stack(covs),
                 refactor_every=_BATCH_REFACTOR)
@@ -424,10 +440,9 @@ class PolicySpec:
         kwargs = self._glm(o)
         if "refactor_every" in o:
             kwargs["refactor_every"] = o["refactor_every"]
-        mean, cov = _single_effect(prior, o)
-        return HierTS(prior.n_actions, mean, cov,
-                      prior.action_cov, noise_std=self._noise(environment, o), seed=seed,
-                      **kwargs)
+        mean, cov, action_cov = _single_effect(prior, o)
+        return HierTS(prior.n_actions, mean, cov, action_cov,
+                      noise_std=self._noise(environment, o), seed=seed, **kwargs)
 
     def _build_LinTS(self, environment, seed, o):
         from ..algorithms import LinTS

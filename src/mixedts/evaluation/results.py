@@ -126,6 +126,27 @@ class Results:
         out = out.sort_values(["round", "_order"]).drop(columns="_order")
         return pd.DataFrame(out).reset_index(drop=True)
 
+    def order_swaps(self, reference: Mapping[str, float]) -> list[tuple[str, str, float, float]]:
+        """Pairs whose order here differs from ``reference``'s, with their paired difference.
+
+        For every pair of policies in both, ranked a < b by ``reference`` but with a higher
+        mean final regret here, returns (a, b, mean, se) of the per-run difference
+        regret(a) − regret(b). Every policy of a run faces the same instance and rounds, so the
+        paired difference is the fair test of an order: a swap within about 2 s.e. is a tie.
+        """
+        f = self.final()
+        wide = f.pivot(index="run", columns="policy", values="cum_regret")
+        means = wide.mean()
+        names = sorted((p for p in wide.columns if p in reference), key=lambda p: reference[p])
+        out = []
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                if reference[a] < reference[b] and means[a] > means[b]:
+                    d = (wide[a] - wide[b]).to_numpy()
+                    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+                    out.append((str(a), str(b), float(d.mean()), se))
+        return out
+
     def curves(self, points: int | None = None) -> dict[str, tuple[np.ndarray, ...]]:
         """Per policy (rounds, mean, se) of the cumulative regret, ``points`` rounds at most."""
         out = {}
