@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from mixedts import __version__
 from mixedts.cli import app
+from mixedts.evaluation import Results
 
 runner = CliRunner()
 
@@ -79,6 +80,10 @@ def test_run_overrides(tiny, tmp_path):
     assert result.exit_code == 0, result.output
     summary = pd.read_csv(out / "summary.csv")
     assert summary["round"].max() == 12 and (summary["n_runs"] == 1).all()
+    # the file's reference values are final regrets at its own horizon (30): not compared at 12
+    assert "same order as paper" not in result.output
+    assert "reference values are at n = 30" in result.output
+    assert Results.read_parquet(out / "results.parquet").meta["reference"] == {}
 
 
 def test_run_policies_runs_a_subset_with_the_same_results(tiny, tmp_path):

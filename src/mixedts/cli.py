@@ -31,7 +31,7 @@ DEMO: dict[str, Any] = {
     "policies": {
         "meTS-Lin": {"type": "MeTS"},
         "meTS-Lin-Fa": {"type": "FactoredMeTS"},
-        "HierTS": {"type": "HierTS"},
+        "HierTS": {"type": "HierTS", "action_cov": "marginal"},
         "LinTS": {"type": "LinTS"},
         "LinUCB": {"type": "LinUCB"},
     },
@@ -142,10 +142,14 @@ def _run_experiment(exp, out: Path | None, jobs, scheduler, quiet: bool) -> Resu
     console.print(f"{exp.name}: {exp.environment!r}\n{len(exp.policies)} policies × "
                   f"{exp.runs} runs × {exp.horizon} rounds")
     results = exp.run(n_jobs=jobs, scheduler=scheduler, quiet=quiet)
-    print_table(results, exp.title, exp.reference)
+    reference = exp.comparable_reference
+    print_table(results, exp.title, reference)
+    if exp.reference and not reference:
+        console.print(f"(the file's reference values are at n = {exp.reference_horizon}; "
+                      f"not compared at n = {exp.horizon})")
     console.print(f"wall time {results.meta['wall_seconds']:.1f} s")
     if out is not None:
-        written = write_outputs(results, out, exp.title, exp.reference)
+        written = write_outputs(results, out, exp.title, reference)
         console.print("wrote " + ", ".join(str(p) for p in written))
     return results
 

@@ -181,6 +181,16 @@ class Experiment:
     title: str = ""
     reference: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     source: str | None = None
+    #: the horizon the reference values are final regrets at (the file's)
+    reference_horizon: int | None = None
+
+    @property
+    def comparable_reference(self) -> dict[str, dict[str, float]]:
+        """``reference`` if this experiment runs to the horizon it was read at, else {}: a
+        final regret at n = 5000 says nothing about a run cut to n = 500."""
+        if self.reference_horizon is not None and self.horizon != self.reference_horizon:
+            return {}
+        return self.reference
 
     def replace(self, **changes) -> Experiment:
         """A copy with some of horizon/runs/seed/jobs/vectorize changed (None values are
@@ -207,7 +217,8 @@ class Experiment:
         """Simulate; returns :class:`~mixedts.evaluation.Results`."""
         from .simulate import simulate
 
-        meta = {"experiment": self.name, "title": self.title, "reference": self.reference,
+        meta = {"experiment": self.name, "title": self.title,
+                "reference": self.comparable_reference,
                 "source": self.source}
         return simulate(self.environment, self.policies, self.horizon, self.runs, self.seed,
                         n_jobs=self.jobs if n_jobs is None else n_jobs, scheduler=scheduler,
@@ -394,4 +405,5 @@ def load_experiment(
         title=top.get("title", ""),
         reference=reference,
         source=where,
+        reference_horizon=top["horizon"],
     )
