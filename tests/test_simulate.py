@@ -321,6 +321,15 @@ def test_summary_files_and_plot(tmp_path):
     assert "Results(policies=" in repr(res)
 
 
+def test_policy_colors_follow_the_paper_without_clashes():
+    from mixedts.evaluation.plots import policy_colors
+
+    names = ["meTS-GLM", "meTS-GLM-Fa", "meTS-Lin", "GLM-TS", "HierTS", "HierTS-code", "UCB-GLM"]
+    colors = policy_colors(names)
+    assert colors["meTS-GLM"] == "tab:red" and colors["GLM-TS"] == "tab:blue"
+    assert len(set(colors.values())) == len(names)  # meTS-Lin no longer shares meTS-GLM's red
+
+
 def test_simulate_validates_its_arguments():
     env = small_env()
     with pytest.raises(ValidationError, match="environment"):

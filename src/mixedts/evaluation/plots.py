@@ -18,6 +18,20 @@ PAPER_COLORS = {
     "GLM-TS": "tab:blue",
 }
 _MARKERS = ("D", "s", "^", "v")
+_CYCLE = ("tab:purple", "tab:green", "tab:brown", "tab:pink", "tab:olive", "black")
+
+
+def policy_colors(names) -> dict[str, str | None]:
+    """A colour per policy: the paper's where it has one and no earlier policy took it, then
+    a fixed cycle (None past its end: matplotlib's default)."""
+    cycle = iter(_CYCLE)
+    colors: dict[str, str | None] = {}
+    for name in names:
+        color = PAPER_COLORS.get(name)
+        if color is None or color in colors.values():  # meTS-Lin beside meTS-GLM: no clash
+            color = next(cycle, None)
+        colors[name] = color
+    return colors
 
 
 def plot_regret(results, path, title: str | None = None, reference: Mapping | None = None,
@@ -38,11 +52,11 @@ def plot_regret(results, path, title: str | None = None, reference: Mapping | No
     fig = Figure(figsize=(6.4, 4.4), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    cycle = iter(["tab:purple", "tab:green", "tab:brown", "tab:pink", "tab:olive", "black"])
+    curves = results.curves(points)
+    wanted = policy_colors(curves)
     colors = {}
-    for name, (rounds, mean, se) in results.curves(points).items():
-        color = PAPER_COLORS.get(name) or next(cycle, None)
-        colors[name] = color
+    for name, (rounds, mean, se) in curves.items():
+        color = wanted[name]
         (line,) = ax.plot(rounds, mean, label=name, color=color, lw=1.6)
         ax.fill_between(rounds, mean - se, mean + se, color=line.get_color(), alpha=0.2, lw=0)
         colors[name] = line.get_color()
