@@ -46,8 +46,7 @@ try:
 except ImportError:  # pragma: no cover
     sys.path.insert(0, str(ROOT / "src"))
 
-from mixedts.experts import EXP4, GeneralizedTS  # noqa: E402
-from mixedts.karmed import KLUCB, UCB1, BernoulliTS  # noqa: E402
+from mixedts import EXP4, KLUCB, UCB1, BernoulliTS, GeneralizedTS  # noqa: E402  # noqa: E402
 from mixedts.models.experts import TableExperts  # noqa: E402
 
 

@@ -59,7 +59,7 @@ try:
 except ImportError as exc:  # pragma: no cover
     raise SystemExit("this example needs scikit-learn: pip install scikit-learn") from exc
 
-from mixedts.experts import EXP4, EpsilonGreedyExperts, GeneralizedTS
+from mixedts import EXP4, EpsilonGreedyExperts, GeneralizedTS
 
 
 class ClassifierExperts:

@@ -34,7 +34,7 @@ def joint_oracle(prior, noise_std, X, A, Y):
 
 
 def factored_oracle(prior, noise_std, X, A, Y):
-    """meTS-Fa's effect posterior written plainly from math.md §3 (eq. 43)."""
+    """meTS-Fa's effect posterior written plainly from docs/math.md §3 (eq. 43)."""
     L, d, K = prior.n_effects, prior.dim, prior.n_actions
     B = prior.mixing.toarray()
     acov = np.asarray(prior.action_cov)
@@ -84,7 +84,7 @@ def independent_oracle(prior_mean, prior_cov, noise_std, X, A, Y):
 def joint_oracle_from_stats(prior, G, b):
     """The exact (Ψ, Θ) posterior when action i contributes precision G[i] and linear term b[i].
 
-    For GLM rewards G[i] = G^LAP_i and b[i] = G^LAP_i μ^LAP_i (math.md §4): the Laplace plug-in
+    For GLM rewards G[i] = G^LAP_i and b[i] = G^LAP_i μ^LAP_i (docs/math.md §4): the Laplace plug-in
     makes the mixed-effect posterior exactly this Gaussian.
     """
     L, d, K = prior.n_effects, prior.dim, prior.n_actions

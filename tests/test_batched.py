@@ -170,7 +170,7 @@ def test_matches_sequential_mets(per_action_context):
 
 
 def test_factored_matches_eq43_and_sequential_fa():
-    """factored=True: the effect posterior of meTS-Fa (math.md eq. 43), run by run."""
+    """factored=True: the effect posterior of meTS-Fa (docs/math.md eq. 43), run by run."""
     K, L, d, n = 8, 3, 2, 150
     priors = mixed_priors(K, L, d, seed=5, forms=[("shared", "block"), ("per-action", "block"),
                                                   ("shared", "block")])

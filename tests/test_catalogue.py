@@ -75,7 +75,7 @@ def test_add_action_starts_at_the_prior_given_the_effects(cls_name, mixing, acov
     ref = assert_matches_oracle(policy, big, X, A, Y)
     # the old actions' posteriors did not move (an unobserved action carries no information)
     np.testing.assert_allclose(policy.posterior_mean()[:K], before, rtol=0, atol=1e-12)
-    # the new action: Γ μ̄ and Σ0 + Γ Σ̄ Γᵀ from the effect posterior (math.md eq. 16)
+    # the new action: Γ μ̄ and Σ0 + Γ Σ̄ Γᵀ from the effect posterior (docs/math.md eq. 16)
     if cls is MeTS:
         mu, cov = policy.effect_posterior()
         Gam = np.kron(row[None], np.eye(d))

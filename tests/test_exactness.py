@@ -1,4 +1,4 @@
-"""Fast posteriors equal the brute-force joint Gaussian of (Ψ, Θ) (math.md §1)."""
+"""Fast posteriors equal the brute-force joint Gaussian of (Ψ, Θ) (docs/math.md §1)."""
 
 import itertools
 

@@ -1,4 +1,4 @@
-"""meTS-GLM and the GLM baselines (math.md §4)."""
+"""meTS-GLM and the GLM baselines (docs/math.md §4)."""
 
 import numpy as np
 import pytest

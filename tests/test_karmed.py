@@ -12,9 +12,10 @@ from scipy import integrate, special, stats
 
 import mixedts
 from builders import assert_same_state, snapshot
-from mixedts import ValidationError
-from mixedts.karmed import KLUCB, UCB1, BernoulliTS, GaussianTS, KArmedThompson
+from mixedts import KLUCB, UCB1, BernoulliTS, GaussianTS, ValidationError
+from mixedts.models.base import Draw, summarise
 from mixedts.models.beta import BetaBernoulliModel, _tail_positions, lazy_beta_argmax
+from mixedts.rules import KArmedThompson
 
 K = 6
 
@@ -208,9 +209,15 @@ def test_variance_scale_and_optimism():
     ratio = stats.beta.var(a / 4, b / 4) / stats.beta.var(a, b)
     assert np.all((ratio > 3.7) & (ratio < 4))  # Beta(a/4, b/4): about 4x the variance
     np.testing.assert_allclose(draws.mean(axis=0), 0.5, atol=0.01)
+    # optimism scores max(draw, mean): the draw of arm 1 wins plainly, arm 0's mean wins with it
+    draws, mean = np.array([[0.1, 0.9, 0.2]]), np.array([0.95, 0.5, 0.3])
+    active = np.ones(3, dtype=bool)
     optimistic = KArmedThompson(optimistic=True)
-    scores = optimistic.batch_scores(policy.model, 1000, policy.rng)
-    assert np.all(scores >= policy.posterior_mean())
+    assert optimistic.draw is Draw.SAMPLES_MEAN
+    assert optimistic.choose((draws, mean), 1, active, policy.rng).tolist() == [0]
+    assert KArmedThompson().choose(draws, 1, active, policy.rng).tolist() == [1]
+    summary = summarise(policy.model, Draw.SAMPLES_MEAN, None, policy.rng, 1000)
+    assert summary[0].shape == (1000, 3) and summary[1].shape == (3,)
 
 
 def test_ucb1_index_and_initial_sweep():
@@ -225,14 +232,15 @@ def test_ucb1_index_and_initial_sweep():
     n = np.array([3.0, 2, 1, 1])
     mean = np.array([2.5 / 3, 0.25, 0.5, 0.5])
     index = mean + np.sqrt(2 * np.log(7) / n)
-    np.testing.assert_allclose(policy.rule.index(policy.model), index, rtol=1e-14)
+    summary = summarise(policy.model, Draw.INDEX, None, policy.rng)
+    np.testing.assert_allclose(policy.rule.index(summary), index, rtol=1e-14)
     assert policy.select() == int(np.argmax(index))
 
 
 def test_klucb_index_solves_its_equation():
     policy = KLUCB(3, c=0.0, seed=0)
     policy.update_batch([0, 0, 0, 1, 2, 2], [1, 0, 1, 0, 1, 1])
-    q = policy.rule.index(policy.model)
+    q = policy.rule.index(summarise(policy.model, Draw.INDEX, None, policy.rng))
     mean = np.array([2 / 3, 0.0, 1.0])
     n = np.array([3.0, 1, 2])
     budget = np.log(6)

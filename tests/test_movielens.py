@@ -16,7 +16,7 @@ from mixedts import ValidationError
 from mixedts.cli import app
 from mixedts.environments import MovieLensEnvironment
 from mixedts.evaluation import PolicySpec, load_experiment
-from mixedts.evaluation.registry import ConfigError
+from mixedts.policies.registry import ConfigError
 from mixedts.structure import factorize_ratings
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"

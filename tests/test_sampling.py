@@ -1,5 +1,5 @@
 """Posterior draws: moments, the joint cross-action covariance, the scalar-score shortcut of
-math.md §2 (same argmax law as full θ draws), and seeding.
+docs/math.md §2 (same argmax law as full θ draws), and seeding.
 
 Tolerances are derived from the number of draws n: a sample mean is within 5 standard errors
 sqrt(Σ_ii / n) of the truth and a sample covariance entry within 5·sqrt((Σ_ii Σ_jj + Σ_ij²) / n).
@@ -57,7 +57,7 @@ def assert_cov_close(draws, cov):
 def implied_joint_cov(policy):
     """Cov(θ_i, θ_j) implied by an effect posterior N(μ̄, Σ̄) and
     θ_i | Ψ ~ N(S_i (P0 Γ_i Ψ + B_i), S_i): T_i Σ̄ T_jᵀ + δ_ij S_i with T_i = S_i P0_i Γ_i
-    (math.md §1; eq. 16 for i = j)."""
+    (docs/math.md §1; eq. 16 for i = j)."""
     model = policy.model
     K, d, L = model.n_actions, model.dim, model.n_effects
     S, _, _, _, P0 = model.store.state_of(np.arange(K))

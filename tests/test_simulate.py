@@ -23,9 +23,10 @@ from mixedts.evaluation import (
     run_rounds,
     simulate,
 )
-from mixedts.evaluation.registry import linucb_auto_alpha, ucbglm_auto_alpha
 from mixedts.evaluation.results import TIMING_COLUMNS
 from mixedts.evaluation.simulate import chunk_size
+from mixedts.models.base import summarise
+from mixedts.policies._environment import linucb_auto_alpha, ucbglm_auto_alpha
 
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "mixedts" / "configs"
 
@@ -376,7 +377,8 @@ def test_policy_specs_build_every_kind():
     ucb = PolicySpec("UCBGLM", {"score": "probability", "alpha": 0.5})(env, rng)
     x = env.context(rng)
     want = 1 / (1 + np.exp(-ucb.model.mean_scores(x))) + 0.5 * ucb.model.score_std(x)
-    np.testing.assert_allclose(ucb.rule.scores(ucb.model, x, rng), want)
+    summary = summarise(ucb.model, ucb.rule.draw, x, rng)
+    np.testing.assert_allclose(ucb.rule.scores(summary, rng), want)
     assert 0 <= ucb.select(x) < env.n_actions
 
 

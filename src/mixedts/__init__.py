@@ -1,22 +1,29 @@
 """mixedts: Thompson sampling for contextual bandits whose actions share structure."""
 
 from ._validation import ValidationError
-from .algorithms import (
+from .datasets import load_movielens
+from .models.experts import LogisticExperts, TableExperts
+from .persistence import CorruptFileError, load
+from .policies import (
+    EXP4,
     GLMTS,
+    KLUCB,
+    UCB1,
     UCBGLM,
+    BernoulliTS,
+    ContextFreeBandit,
     ContextualBandit,
+    EpsilonGreedyExperts,
     FactoredMeTS,
+    GaussianTS,
+    GeneralizedTS,
     HierTS,
     JointTS,
     LinTS,
     LinUCB,
     MeTS,
+    register,
 )
-from .datasets import load_movielens
-from .experts import EXP4, EpsilonGreedyExperts, GeneralizedTS
-from .karmed import KLUCB, UCB1, BernoulliTS, GaussianTS
-from .models.experts import LogisticExperts, TableExperts
-from .persistence import CorruptFileError, load
 from .priors import MixedEffectPrior
 from .structure import (
     factorize_ratings,
@@ -34,6 +41,7 @@ __all__ = [
     "UCB1",
     "UCBGLM",
     "BernoulliTS",
+    "ContextFreeBandit",
     "ContextualBandit",
     "CorruptFileError",
     "EpsilonGreedyExperts",
@@ -55,4 +63,5 @@ __all__ = [
     "load_movielens",
     "mixing_from_labels",
     "prior_from_labels",
+    "register",
 ]

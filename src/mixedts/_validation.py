@@ -30,10 +30,28 @@ def as_generator(seed: Any) -> np.random.Generator:
     )
 
 
+def _check_numeric_kind(raw: np.ndarray, name: str) -> None:
+    """Refuse text, bytes, None and other non-numbers that numpy would convert silently."""
+    if raw.dtype.kind in "USV":
+        raise ValidationError(f"{name} must be numeric, got text {raw.flat[0].item()!r}"
+                              if raw.size else f"{name} must be numeric, got text")
+    if raw.dtype.kind == "O":
+        for i, v in enumerate(raw.flat):
+            if v is None or isinstance(v, (str, bytes)) or not isinstance(
+                v, (numbers.Number, np.generic)
+            ):
+                where = "" if raw.ndim == 0 else f" (entry {i})"
+                raise ValidationError(f"{name} must be numeric, got {v!r}{where}")
+
+
 def as_float_array(value: Any, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
     """Convert to a finite float64 array, checking its number of dimensions."""
     try:
         raw = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{name} must be numeric: {exc}") from None
+    _check_numeric_kind(raw, name)
+    try:
         is_complex = np.iscomplexobj(raw)
         if not is_complex:
             arr = np.asarray(raw, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""Reward likelihoods and the Laplace fit used for GLM rewards (math.md §4).
+"""Reward likelihoods and the Laplace fit used for GLM rewards (docs/math.md §4).
 
 A likelihood knows its mean function ``f``, its derivative ``f'`` and which rewards it accepts.
 :func:`laplace_fit` finds the penalised maximum-likelihood estimate of one or many actions at

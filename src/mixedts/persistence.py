@@ -17,6 +17,9 @@ from typing import Any
 import numpy as np
 
 from ._validation import ValidationError, check_int, check_positive
+from .models.base import MODELS
+from .policies.registry import POLICIES
+from .rules import rule_from_config
 
 FORMAT = "mixedts-policy"
 VERSION = 1
@@ -104,12 +107,21 @@ def load(path):
     FileNotFoundError
         No file at ``path``.
     """
-    from .algorithms import MODEL_CLASSES, POLICY_CLASSES, ContextualBandit
-    from .policies import rule_from_config
+    from . import policies  # noqa: F401  (the built-in policies register on import)
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no saved policy at {path}")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic == b"\x93NUM":  # a bare .npy array
+        raise CorruptFileError(f"path: {path} is not a mixedts policy file (a single array, "
+                               "not .npz)")
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive; anything else is refused here
+        raise CorruptFileError(
+            f"path: {path} is not a readable mixedts policy file (not an .npz archive; it "
+            f"starts with {magic!r})"
+        )
     try:
         loaded = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
@@ -142,8 +154,8 @@ def load(path):
         if _digest(v) != digests[k]:
             raise CorruptFileError(f"{path}: array {k!r} does not match its checksum (altered?)")
     try:
-        policy_cls = POLICY_CLASSES[meta["policy"]]
-        model_cls = MODEL_CLASSES[meta["model"]]
+        policy_cls = POLICIES[meta["policy"]]
+        model_cls = MODELS[meta["model"]]
         model_arrays = {k[len("model.") :]: v for k, v in data.items() if k.startswith("model.")}
         cfg = meta["model_config"]
         if "noise_std" in cfg:
@@ -151,11 +163,9 @@ def load(path):
         if "refactor_every" in cfg:
             check_int(cfg["refactor_every"], "refactor_every")
         model = model_cls.from_state(cfg, model_arrays)
-        policy = ContextualBandit.__new__(policy_cls)
-        ContextualBandit.__init__(
-            policy, model, rule_from_config(meta["rule"]), _rng_from_state(meta["rng"])
-        )
-        policy.active = data["policy.active"].astype(bool).copy()
+        policy = policy_cls._restore(model, rule_from_config(meta["rule"]),
+                                     _rng_from_state(meta["rng"]),
+                                     data["policy.active"].astype(bool).copy())
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise CorruptFileError(f"{path} could not be rebuilt: {exc!r}") from None
     return policy

@@ -1,7 +1,7 @@
 """The regret bounds of the two founding papers, as functions.
 
 * :func:`mets_bayes_regret_bound` — Theorem 1 of Aouali, Kveton & Katariya (2023), meTS
-  (math.md §5), with its constants.
+  (docs/math.md §5), with its constants.
 * :func:`gts_regret_bound`, :func:`gts_tuned_regret_bound`, :func:`gts_bayes_regret_bound` —
   Generalized Thompson sampling (Li 2013). The paper's formulas were lost in the text
   extraction; the bound here is **reconstructed** from the surviving proof outline (conditions
@@ -95,7 +95,7 @@ def mets_bayes_regret_bound(
     :math:`c_E = \kappa_x\kappa_b\sigma_\Psi^2(1 + \kappa_x\sigma_0^2/\sigma^2)
     /\log(1 + \kappa_x\kappa_b\sigma_\Psi^2/\sigma^2)`.
 
-    Assumes (the theorem's setting): the linear-Gaussian mixed-effect model of math.md §1 with
+    Assumes (the theorem's setting): the linear-Gaussian mixed-effect model of docs/math.md §1 with
     a **correct** prior (Bayes regret: the true parameters are drawn from it);
     Σ0,i = σ0² I_d for every action (``action_std`` = σ0) and Σ_Ψ = σ_Ψ² I_{Ld}
     (``effect_std`` = σ_Ψ; independent isotropic effects, any mean μ_Ψ); known reward noise σ

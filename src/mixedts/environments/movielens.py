@@ -1,4 +1,4 @@
-"""MovieLens as a bandit with a learned (or genre) mixed-effect structure (meTS §5, math.md §6).
+"""MovieLens as a bandit with a learned (or genre) mixed-effect structure (meTS §5, docs/math.md §6).
 
 The truth comes from an offline factorisation of the ratings: movie ``i``'s parameter θ_i is
 its item vector and each round's context is a random user's vector, so the expected reward of
@@ -132,7 +132,7 @@ class MovieLensEnvironment(BanditEnvironment):
     noise_std : float
         σ of the linear rewards (the authors' code: 0.5).
     reg, als_iterations : float, int
-        Ridge and iterations of the ALS factorisation (math.md: 1.0 and 20).
+        Ridge and iterations of the ALS factorisation (docs/math.md: 1.0 and 20).
     effect_share : float
         Share of the per-dimension variance v given to the effects: Σ_Ψ = s·diag(v) per block,
         Σ0 = (1 − s)·diag(v) (the paper: 0.75).

@@ -1,4 +1,4 @@
-"""Synthetic mixed-effect bandits (the meTS paper's §5 setting, math.md §6)."""
+"""Synthetic mixed-effect bandits (the meTS paper's §5 setting, docs/math.md §6)."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ class MixedEffectEnvironment(BanditEnvironment):
     (``reward="logistic"``).
 
     Two ways of drawing contexts, because the paper's text and its authors' code differ
-    (math.md §6):
+    (docs/math.md §6):
 
     * ``contexts="shared"`` (the text): each round one x ~ U[low, high]^d shared by every
       action; contexts are (d,).

@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 
@@ -45,17 +45,8 @@ from ..environments import (
     MovieLensEnvironment,
     SlateEnvironment,
 )
-from .registry import (
-    OPTIONS,
-    ConfigError,
-    PolicySpec,
-    _boolean,
-    _choice,
-    _integer,
-    _number,
-    _positive,
-    check_options,
-)
+from ..policies.registry import ConfigError, Positive, at_least, checker
+from .registry import PolicySpec, check_kind_options, kinds
 
 try:
     import tomllib
@@ -65,7 +56,21 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 __all__ = ["ConfigError", "Experiment", "load_experiment"]
 
 
+_number = checker(float)
+_positive = checker(Positive)
+_boolean = checker(bool)
+
+
+def _integer(low: int):
+    return checker(Annotated[int, at_least(low)])
+
+
+def _choice(*options: str):
+    return checker(Literal[options])
+
+
 def _string(v):
+    """Free text (a description, a path): any string, empty allowed."""
     if not isinstance(v, str):
         raise ValueError(f"expected a string, got {v!r}")
     return v
@@ -297,6 +302,8 @@ def _environment(table: Any, base: Path | None, overrides: Mapping[str, Any] | N
                 raise ConfigError(f"environment.data: {exc}") from None
         else:
             env = cls(**fields)
+    except ConfigError:
+        raise
     except ValidationError as exc:
         # the message starts with the field's name
         raise ConfigError(f"environment.{exc}") from None
@@ -312,9 +319,10 @@ def _policies(table: Any) -> dict[str, PolicySpec]:
         if not isinstance(spec, Mapping):
             raise ConfigError(f"{where}: expected a table with a 'type' key")
         if "type" not in spec:
-            raise ConfigError(f"{where}.type: required; one of {sorted(OPTIONS)}")
+            raise ConfigError(f"{where}.type: required; one of {kinds()}")
         kind = spec["type"]
-        options = check_options(kind, {k: v for k, v in spec.items() if k != "type"}, where)
+        options = check_kind_options(kind, {k: v for k, v in spec.items() if k != "type"},
+                                     where)
         out[name] = PolicySpec(kind, options)
     return out
 
@@ -367,7 +375,7 @@ def load_experiment(
     ...                  "policies": {"meTS": {"type": "MeTS"}}})
     Traceback (most recent call last):
     ...
-    mixedts.evaluation.registry.ConfigError: environment.n_actoins: unknown key; ...
+    mixedts.policies.registry.ConfigError: environment.n_actoins: unknown key; ...
     """
     base = None
     where = None

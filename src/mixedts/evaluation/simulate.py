@@ -18,9 +18,29 @@ import numpy as np
 
 from .._validation import ValidationError, check_int
 from ..environments.base import BanditEnvironment
+from ..policies.base import ContextFreeBandit
 
 #: numbers drawn per block of rounds are bounded by this (memory), see :func:`chunk_size`
 CHUNK_ELEMENTS = 2**21
+
+
+class IgnoreContext:
+    """A context-free policy in a contextual experiment: the contexts are dropped."""
+
+    def __init__(self, policy: ContextFreeBandit) -> None:
+        self.policy = policy
+
+    def select(self, x) -> int:
+        return self.policy.select()
+
+    def update(self, x, a, y) -> None:
+        self.policy.update(a, y)
+
+    def update_batch(self, X, A, Y) -> None:
+        self.policy.update_batch(A, Y)
+
+    def __repr__(self) -> str:
+        return f"IgnoreContext({self.policy!r})"
 
 
 class Oracle:
@@ -90,6 +110,8 @@ def run_rounds(
         "realised_regret": np.empty(horizon),
         "seconds": np.zeros(horizon),
     }
+    if isinstance(policy, ContextFreeBandit):
+        policy = IgnoreContext(policy)
     delay = max(1, int(environment.feedback_delay))
     block = chunk_size(environment)
     perf = time.perf_counter

@@ -5,7 +5,7 @@ For every action i the conditional posterior given its prior mean ``c_i`` (the e
 
     θ_i | c_i ~ N(S_i (P0_i c_i + b_i), S_i),   S_i = (P0_i + G_i)⁻¹,
 
-with ``P0_i = Σ0_i⁻¹``, ``G_i = σ⁻² Σ x xᵀ`` and ``b_i = σ⁻² Σ y x`` (math.md §1). Actions
+with ``P0_i = Σ0_i⁻¹``, ``G_i = σ⁻² Σ x xᵀ`` and ``b_i = σ⁻² Σ y x`` (docs/math.md §1). Actions
 never observed have ``S_i = Σ0_i`` and ``b_i = 0``, so they share the prior's matrices: memory
 is O(observed actions · d²), which is what lets a catalogue of 10⁶ actions fit in memory.
 

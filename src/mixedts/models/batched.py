@@ -6,7 +6,7 @@ dominates at small K, L, d. :class:`BatchedLinearGaussianTS` holds the posterior
 (each its own problem instance: its own prior, noise and generator) in stacked arrays and
 advances all of them with one batched pass per call.
 
-Model of run r (math.md §1, with an action-mean offset ``m``)::
+Model of run r (docs/math.md §1, with an action-mean offset ``m``)::
 
     Ψ_r ~ N(μ_Ψ[r], Σ_Ψ[r])                                  (L·d stacked; L may be 0)
     θ_{r,i} | Ψ_r ~ N(m[r,i] + Γ_{r,i} Ψ_r, Σ0[r,i]),  Γ_{r,i} Ψ = Σ_l B[r,i,l] ψ_l
@@ -22,7 +22,7 @@ Derivation of the offset: integrating θ_i out of action i's likelihood gives, a
 of c = m_i + Γ_i Ψ, exp(−½ cᵀ M_i c + cᵀ P0_i S_i g_i); substituting c gives the precision
 Γ_iᵀ M_i Γ_i = (b_i b_iᵀ) ⊗ M_i and the linear term Γ_iᵀ (P0_i S_i g_i − M_i m_i), and
 M_i = P0_i S_i G_i turns the latter into b_i ⊗ P0_i S_i (g_i − G_i m_i). With m = 0 these are
-math.md eq. 7. Given Ψ, θ_i ~ N(μ̃_i, S_i) with μ̃_i = S_i (P0_i (m_i + Γ_i Ψ) + g_i).
+docs/math.md eq. 7. Given Ψ, θ_i ~ N(μ̃_i, S_i) with μ̃_i = S_i (P0_i (m_i + Γ_i Ψ) + g_i).
 
 One observation (x, y) of action a is a rank-one change (v = S_a x, c = σ² + xᵀ v)::
 
@@ -120,7 +120,7 @@ class BatchedLinearGaussianTS:
     alpha : float or ndarray (R,), optional
         UCB width (default 1.0), shared or one per run; only with ``rule="ucb"``.
     factored : bool
-        meTS-Fa's mean-field effect posterior (math.md §3, eq. 43): the effects are sampled
+        meTS-Fa's mean-field effect posterior (docs/math.md §3, eq. 43): the effects are sampled
         independently from the diagonal (d, d) blocks of Λ̄ and the matching blocks of h̄.
         Needs a block-diagonal Σ_Ψ (eq. 43 uses the blocks of Σ_Ψ, not of its inverse).
     refactor_every : int
@@ -388,7 +388,7 @@ class BatchedLinearGaussianTS:
         return _matvec(Wt, Wh).reshape(R, L, d), _sym(Wt @ W)
 
     def action_posterior(self) -> tuple[np.ndarray, np.ndarray]:
-        """Marginal posterior of every θ_i (Ψ integrated out, math.md eq. 16).
+        """Marginal posterior of every θ_i (Ψ integrated out, docs/math.md eq. 16).
 
         Returns
         -------

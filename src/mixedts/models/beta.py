@@ -17,6 +17,7 @@ import numpy as np
 from scipy import special
 
 from .._validation import ValidationError, check_positive
+from .base import SCORE_DRAWS, Draw, register_model
 
 
 def _positive_vector(value, n: int, name: str) -> np.ndarray:
@@ -172,6 +173,7 @@ class _ArmsModel:
         return self.sample_scores_batch(n, rng)[:, :, None]
 
 
+@register_model
 class BetaBernoulliModel(_ArmsModel):
     """K independent arms with Bernoulli rewards and Beta(α_i, β_i) priors.
 
@@ -192,6 +194,8 @@ class BetaBernoulliModel(_ArmsModel):
     binarize : bool
         Read by the policy: replace each reward y by a Bernoulli(y) draw before updating.
     """
+
+    draws = SCORE_DRAWS | {Draw.SAMPLES, Draw.SAMPLES_MEAN, Draw.ARGMAX, Draw.INDEX}
 
     reward_range = (0.0, 1.0)
     #: below this many draws ``sample_argmax`` draws every arm (the lazy sampler's set-up costs
@@ -380,6 +384,7 @@ class BetaBernoulliModel(_ArmsModel):
         return model
 
 
+@register_model
 class GaussianArmsModel(_ArmsModel):
     """K independent arms with Gaussian rewards of known noise σ and N(μ0_i, s0_i²) priors.
 
@@ -395,6 +400,8 @@ class GaussianArmsModel(_ArmsModel):
     default_mean, default_std : float
         Prior of arms added later with ``add_action()``.
     """
+
+    draws = SCORE_DRAWS | {Draw.SAMPLES, Draw.SAMPLES_MEAN, Draw.INDEX}
 
     def __init__(
         self,

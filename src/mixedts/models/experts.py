@@ -31,6 +31,7 @@ from .._validation import (
     check_contexts,
     check_shape,
 )
+from .base import SCORE_DRAWS, Draw, register_model
 
 #: memory budget (float64 entries) of one chunk of a vectorised batch prediction
 _CHUNK_ENTRIES = 1 << 22
@@ -425,7 +426,7 @@ class WeightedExperts:
         self, experts: ExpertSet | None, n_actions: int, log_prior: np.ndarray, eta: float
     ) -> None:
         self.experts = experts
-        self.n_actions = int(n_actions)
+        self.n_actions = None if n_actions is None else int(n_actions)
         self.log_prior = np.array(log_prior, dtype=np.float64)
         self.n_experts = len(self.log_prior)
         self.log_weights = self.log_prior - logsumexp(self.log_prior)
@@ -445,6 +446,18 @@ class WeightedExperts:
                 "policy.attach(experts=...) with the same experts"
             )
         return self.experts
+
+    def infer_n_actions(self, x) -> None:
+        """Learn K from the experts' first prediction (experts that do not fix it)."""
+        if self.n_actions is not None:
+            return
+        P = np.asarray(self._set().predict(x), dtype=np.float64)
+        if P.ndim != 2 or P.shape[0] != self.n_experts or P.shape[1] < 1:
+            raise ValidationError(
+                f"experts must return predictions of shape ({self.n_experts}, K), got {P.shape}"
+            )
+        check_predictions(P, P.shape)
+        self.n_actions = int(P.shape[1])
 
     def check_context(self, x, name="x"):
         return self._set().check_context(x, self.n_actions, name)
@@ -527,18 +540,31 @@ class WeightedExperts:
         m = w @ P
         return np.sqrt(np.maximum(w @ (P - m) ** 2, 0.0))
 
-    def posterior_mean(self):
-        raise NotImplementedError("an expert model has weights, not parameters: use weights()")
+    def posterior_mean(self) -> np.ndarray:
+        """The posterior over which expert is right is Categorical(w): its mean, the weights
+        (N,)."""
+        return self.weights()
 
-    posterior_cov = posterior_mean
+    def posterior_cov(self) -> np.ndarray:
+        """Covariance of the one-hot expert indicator under Categorical(w), diag(w) − wwᵀ,
+        (N, N)."""
+        w = self.weights()
+        return np.diag(w) - np.outer(w, w)
 
-    def sample_parameters(self, n, rng):
-        raise NotImplementedError("an expert model has weights, not parameters: use weights()")
+    def sample_parameters(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` one-hot draws of the expert indicator, (n, N) (j ~ Categorical(w))."""
+        w = self.weights()
+        picks = rng.choice(self.n_experts, size=n, p=w / w.sum())
+        return np.eye(self.n_experts)[picks]
 
-    def action_probabilities(self, x, gamma: float, active: np.ndarray) -> np.ndarray:
-        """P(action) under "expert j ~ weights plays greedily w.p. 1 − γ, else uniform", (K,)."""
-        advice = greedy_advice(self.predict(x), active)
-        return (1.0 - gamma) * (self.weights() @ advice) + gamma * active / active.sum()
+    def advice(self, x, active: np.ndarray) -> np.ndarray:
+        """P(action) when an expert j ~ w plays its greedy action, (K,): Σ_j w_j π_j(x)."""
+        return self.weights() @ greedy_advice(self.predict(x), active)
+
+    def leader_advice(self, x, active: np.ndarray) -> np.ndarray:
+        """P(action) when the leader (ties split evenly) plays its greedy action, (K,)."""
+        leaders = self.log_weights == self.log_weights.max()
+        return (leaders / leaders.sum()) @ greedy_advice(self.predict(x), active)
 
     # catalogue ------------------------------------------------------------------
     def add_action(self, *args) -> int:
@@ -595,6 +621,7 @@ class WeightedExperts:
         self.experts = experts
 
 
+@register_model
 class ExpertModel(WeightedExperts):
     """GTS weights (Li 2013): w_j ← w_j exp(−η ℓ(f_j(x, a), r)) for every expert on the played
     pair (x, a, r).
@@ -610,6 +637,8 @@ class ExpertModel(WeightedExperts):
     clip : float
         The log loss's clipping ε.
     """
+
+    draws = SCORE_DRAWS | {Draw.LEADER}
 
     def __init__(self, experts, n_actions, log_prior, eta=1.0, loss="log", clip=1e-12) -> None:
         super().__init__(experts, n_actions, log_prior, eta)
@@ -685,11 +714,14 @@ class ExpertModel(WeightedExperts):
         return model
 
 
+@register_model
 class EXP4Model(WeightedExperts):
     """EXP4 weights (Auer et al. 2002): each expert's advice is its greedy policy ξ_j (ties
     split evenly); after reward r of action a played with probability p_a, w_j ← w_j
     exp(η ξ_j(a) r / p_a) (the importance-weighted reward estimate). Rewards in [0, 1].
     """
+
+    draws = SCORE_DRAWS | {Draw.LEADER}
 
     def check_rewards(self, Y: np.ndarray, name: str) -> np.ndarray:
         if Y.size and (Y.min() < 0.0 or Y.max() > 1.0):

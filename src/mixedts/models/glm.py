@@ -16,9 +16,11 @@ from .._validation import ValidationError, as_float_array, check_shape
 from ..likelihoods import Likelihood, get_likelihood, laplace_fit
 from ..linalg import rowdot
 from .actions import ActionStore
+from .base import SCORE_DRAWS, Draw, register_model
 from .laplace import LaplaceFitter
 
 
+@register_model
 class DiagonalLaplaceModel:
     """Chapelle & Li (2011, Algorithm 3): θ_i ~ N(m_i, diag(1/q_i)), refitted by MAP.
 
@@ -32,6 +34,8 @@ class DiagonalLaplaceModel:
         Prior variances (the diagonal of the prior covariance).
     likelihood : Likelihood
     """
+
+    draws = SCORE_DRAWS
 
     def __init__(self, prior_mean, prior_var, likelihood: Likelihood) -> None:
         self.mean = np.array(prior_mean, dtype=np.float64)
@@ -114,6 +118,7 @@ class DiagonalLaplaceModel:
         return model
 
 
+@register_model
 class GLMUCBModel:
     """UCB-GLM (Li, Lu & Zhou 2017), one GLM per action: the penalised MLE θ̂_i and the design
     matrix V_i = λI + Σ x xᵀ; ``mean_scores`` are x_iᵀθ̂_i and ``score_std`` is ‖x_i‖_{V_i⁻¹}.
@@ -125,6 +130,8 @@ class GLMUCBModel:
     regularization : float
         λ, both the ridge of the MLE and the design matrix's.
     """
+
+    draws = frozenset({Draw.MEAN, Draw.MEAN_STD, Draw.MEAN_STD_COUNT})
 
     def __init__(self, n_actions: int, dim: int, likelihood: Likelihood,
                  regularization: float = 1.0) -> None:

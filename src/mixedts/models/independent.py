@@ -9,10 +9,12 @@ import numpy as np
 from .._validation import ValidationError, as_float_array, check_shape, check_symmetric_psd
 from ..likelihoods import Gaussian, Likelihood
 from .actions import ActionStore
+from .base import SCORE_DRAWS, Draw, register_model
 from .laplace import LaplaceFitter
 from .mixed_effect import glm_from_config
 
 
+@register_model
 class IndependentGaussianModel:
     """θ_i ~ N(μ0_i, Σ0_i) independently, Gaussian rewards with noise σ.
 
@@ -32,6 +34,8 @@ class IndependentGaussianModel:
         (the plug-in meTS-GLM uses), or the posterior itself at its MAP (Chapelle & Li 2011).
     """
 
+    draws = SCORE_DRAWS | {Draw.MEAN_STD_COUNT}
+
     def __init__(
         self,
         prior_mean: np.ndarray,
@@ -40,7 +44,7 @@ class IndependentGaussianModel:
         refactor_every: int = 5000,
         likelihood: Likelihood | None = None,
         laplace: dict[str, Any] | None = None,
-        laplace_at: str = "likelihood",
+        laplace_at: str = "posterior",
     ) -> None:
         self.laplace_at = laplace_at
         self.prior_mean = np.array(prior_mean, dtype=np.float64)

@@ -14,10 +14,12 @@ import scipy.sparse as sp
 
 from ..linalg import sym_inv
 from ..priors import MixedEffectPrior
+from .base import SCORE_DRAWS, register_model
 from .gaussian import SqrtGaussian
 from .mixed_effect import prior_arrays, prior_from_arrays
 
 
+@register_model
 class JointGaussianModel:
     """Exact joint posterior of Θ = (θ_1, …, θ_K) under a mixed-effect prior.
 
@@ -27,6 +29,8 @@ class JointGaussianModel:
     noise_std : float
     refactor_every : int
     """
+
+    draws = SCORE_DRAWS
 
     def __init__(
         self, prior: MixedEffectPrior, noise_std: float = 1.0, refactor_every: int = 5000

@@ -1,4 +1,4 @@
-"""Per-action Laplace approximations of a GLM likelihood (math.md §4).
+"""Per-action Laplace approximations of a GLM likelihood (docs/math.md §4).
 
 Each observed action a keeps a mode μ_a and a curvature G_a = Σ f'(xᵀμ_a) x xᵀ; the Gaussian
 approximation N(μ_a, G_a⁻¹) of its likelihood enters the mixed-effect posterior through the

@@ -1,4 +1,4 @@
-"""The mixed-effect posterior of meTS (math.md §1–3), exact or factored, updated incrementally.
+"""The mixed-effect posterior of meTS (docs/math.md §1–3), exact or factored, updated incrementally.
 
 State
 -----
@@ -24,10 +24,12 @@ from ..likelihoods import Gaussian, Likelihood, get_likelihood
 from ..linalg import NotPositiveDefiniteError, rowdot, sym_inv
 from ..priors import MixedEffectPrior
 from .actions import ActionStore
+from .base import SCORE_DRAWS, register_model
 from .gaussian import BlockSqrtGaussian, SqrtGaussian
 from .laplace import LaplaceFitter
 
 
+@register_model
 class MixedEffectModel:
     """Posterior of the mixed-effect linear-Gaussian model.
 
@@ -37,13 +39,13 @@ class MixedEffectModel:
     noise_std : float
         σ, the reward noise standard deviation.
     factored : bool
-        Use the factored (mean-field) effect posterior of meTS-Fa (math.md §3).
+        Use the factored (mean-field) effect posterior of meTS-Fa (docs/math.md §3).
     refactor_every : int
         Recompute every factor exactly after this many incremental updates, or after as many
         updates as there are observed actions if that is more (0: never).
     likelihood : Likelihood, optional
         Gaussian (default; closed form) or a GLM such as :class:`~mixedts.likelihoods.Logistic`,
-        whose per-action likelihoods are Laplace-approximated (math.md §4).
+        whose per-action likelihoods are Laplace-approximated (docs/math.md §4).
     laplace : dict, optional
         Options of the :class:`~mixedts.models.laplace.LaplaceFitter` (method, batch_size,
         ridge, tol, max_iter).
@@ -56,6 +58,8 @@ class MixedEffectModel:
         when an action's data are separable (the MLE diverges and f' → 0 there). The online
         method (one Newton step, no refit) always uses the first.
     """
+
+    draws = SCORE_DRAWS
 
     def __init__(
         self,
@@ -242,7 +246,7 @@ class MixedEffectModel:
         return mean, var
 
     def sample_scores(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Draw Ψ ~ Q_t, then every x_iᵀθ_i | Ψ by the scalar-score shortcut (math.md §2)."""
+        """Draw Ψ ~ Q_t, then every x_iᵀθ_i | Ψ by the scalar-score shortcut (docs/math.md §2)."""
         psi = self._sample_effects(rng)
         mean, var = self._scores_given(x, psi)
         return mean + np.sqrt(var) * rng.standard_normal(self.n_actions)
@@ -255,7 +259,7 @@ class MixedEffectModel:
     def score_std(self, x: np.ndarray) -> np.ndarray:
         """Marginal posterior standard deviation of x_iᵀθ_i, (K,).
 
-        Var = x_iᵀ S_i x_i + g_iᵀ Σ̄ g_i with g_i = Γ_iᵀ P0_i S_i x_i (math.md eq. 16).
+        Var = x_iᵀ S_i x_i + g_iᵀ Σ̄ g_i with g_i = Γ_iᵀ P0_i S_i x_i (docs/math.md eq. 16).
         """
         K, d, L = self.n_actions, self.dim, self.n_effects
         psi = self.effects.mean.reshape(L, d)
@@ -306,7 +310,7 @@ class MixedEffectModel:
         return mean
 
     def posterior_cov(self) -> np.ndarray:
-        """Marginal posterior covariance of θ_i, (K, d, d) (math.md eq. 16)."""
+        """Marginal posterior covariance of θ_i, (K, d, d) (docs/math.md eq. 16)."""
         K = self.n_actions
         T = self._mix_cov(np.arange(K))
         cov = T + self.store.prior_cov(np.arange(K))

@@ -6,7 +6,7 @@ fast path —, a :class:`~mixedts.models.experts.TableExperts` of fixed mean vec
 object with ``n_experts`` and a vectorised ``predict(x) -> (N, K)``). Expert j acts greedily:
 π_j(x) = argmax_a f_j(x)_a, ties broken uniformly at random.
 
-* :class:`GeneralizedTS` (Li 2013, math.md §7): draw j ~ w, play π_j(x) with probability 1 − γ
+* :class:`GeneralizedTS` (Li 2013, docs/math.md §7): draw j ~ w, play π_j(x) with probability 1 − γ
   and a uniform action otherwise; after reward r of action a update every expert,
   w_j ← w_j exp(−η ℓ(f_j(x)_a, r)). With the log loss, η = 1 and γ = 0 the weights are the
   Bayes posterior over the experts and GTS *is* Thompson sampling over that discrete prior.
@@ -23,101 +23,49 @@ before changing anything: a rejected call leaves weights and random state exactl
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Literal
 
 import numpy as np
 
-from . import _validation as V
-from .algorithms import ContextualBandit
-from .models.experts import (
+from .. import _validation as V
+from ..models.base import Draw
+from ..models.experts import (
     EXP4Model,
     ExpertModel,
     ExpertSet,
     LogisticExperts,
-    TableExperts,
     WeightedExperts,
     as_expert_set,
     check_loss,
-    greedy_advice,
 )
-from .policies import DecisionRule, argmax_active
+from ..rules import ExpertGreedy, ExpertMixture, _check_rate
+from .base import ContextualBandit
+from .registry import Positive, PositiveInt, Probability, register
 
-__all__ = [
-    "EXP4",
-    "EpsilonGreedyExperts",
-    "ExpertGreedy",
-    "ExpertMixture",
-    "GeneralizedTS",
-    "LogisticExperts",
-    "TableExperts",
-]
+__all__ = ["EXP4", "EpsilonGreedyExperts", "GeneralizedTS"]
 
 
-def _check_rate(value, name: str, low_open: bool = False) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise V.ValidationError(f"{name} must be a number in [0, 1], got {value!r}") from None
-    if not np.isfinite(out) or out < 0 or out > 1 or (low_open and out == 0):
-        interval = "(0, 1]" if low_open else "[0, 1]"
-        raise V.ValidationError(f"{name} must be in {interval}, got {value!r}")
-    return out
+def experts_from_environment(environment, n_experts: int, seed) -> LogisticExperts:
+    """N logistic experts whose weights are drawn from the environment's mixed-effect prior:
+    θ_j,i = Σ_l b_il ψ_jl + Σ0^{1/2} z, expert j predicts σ(x_iᵀ θ_j,i), (N, K, d) weights.
 
-
-# ---------------------------------------------------------------------------- decision rules
-class ExpertMixture(DecisionRule):
-    """Follow a sampled expert with probability 1 − γ, a uniform active action otherwise.
-
-    GTS's and EXP4's action distribution: (1 − γ) Σ_j w_j π_j(x) + γ/K. The expert's
-    predictions are the scores; ties between equal predictions are broken uniformly.
+    Drawn from a generator of their own (``seed``), so the experts do not depend on the
+    policy's stream. Meant for Bernoulli environments (``likelihood = "logistic"``).
     """
+    from ._environment import prior_of
 
-    name = "expert-mixture"
-    deterministic = True  # expert predictions can tie: break ties at random
-
-    def __init__(self, gamma: float = 0.0) -> None:
-        self.gamma = _check_rate(gamma, "gamma")
-
-    def scores(self, model, x, rng):
-        if self.gamma > 0 and rng.random() < self.gamma:
-            return rng.random(model.n_actions)  # argmax over active arms: uniform among them
-        return model.sample_scores(x, rng)
-
-    def probabilities(self, model, x, active) -> np.ndarray:
-        return model.action_probabilities(x, self.gamma, active)
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "gamma": self.gamma}
+    prior = prior_of(environment, "expert policies")
+    rng = V.as_generator(seed)
+    L, d, K = prior.n_effects, prior.dim, prior.n_actions
+    psi = rng.multivariate_normal(np.ravel(prior.effect_mean), prior.effect_cov_full(),
+                                  size=n_experts).reshape(n_experts, L, d)
+    means = np.einsum("kl,nld->nkd", prior.mixing.toarray(), psi)
+    chol = np.linalg.cholesky(np.broadcast_to(prior.action_cov, (K, d, d)))
+    noise = np.einsum("kde,nke->nkd", chol, rng.standard_normal((n_experts, K, d)))
+    return LogisticExperts(means + noise)
 
 
-class ExpertGreedy(ExpertMixture):
-    """ε-greedy over experts: the leader's greedy action w.p. 1 − ε, uniform otherwise."""
-
-    name = "expert-greedy"
-
-    def __init__(self, epsilon: float = 0.1) -> None:
-        self.epsilon = self.gamma = _check_rate(epsilon, "epsilon")
-
-    def scores(self, model, x, rng):
-        if self.epsilon > 0 and rng.random() < self.epsilon:
-            return rng.random(model.n_actions)
-        return model.leader_scores(x, rng)
-
-    def probabilities(self, model, x, active) -> np.ndarray:
-        leaders = model.log_weights == model.log_weights.max()
-        share = leaders / leaders.sum()
-        advice = greedy_advice(model.predict(x), active)
-        return (1.0 - self.epsilon) * (share @ advice) + self.epsilon * active / active.sum()
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "epsilon": self.epsilon}
-
-
-#: the expert rules by name (for persistence: ``policies.RULES.update(EXPERT_RULES)``)
-EXPERT_RULES: dict[str, type] = {cls.name: cls for cls in (ExpertMixture, ExpertGreedy)}
-
-
-# ---------------------------------------------------------------------------- policies
 def _log_prior(prior, n: int) -> np.ndarray:
     if prior is None:
         return np.zeros(n)
@@ -134,13 +82,17 @@ def _one(x):
     return [None] if x is None else x[None]
 
 
-def _n_actions(expert_set: ExpertSet, n_actions) -> int:
+def _expert_seed(seed) -> np.random.Generator:
+    """The experts' own generator: a draw from a *copy* of the policy's stream, salted, so
+    the experts are reproducible and the policy's stream is left untouched."""
+    rng = copy.deepcopy(seed) if isinstance(seed, np.random.Generator) else V.as_generator(seed)
+    return np.random.default_rng([int(rng.integers(2**63)), 0x5EED])
+
+
+def _n_actions(expert_set: ExpertSet, n_actions) -> int | None:
+    """K: given, fixed by the experts, or None (learnt from the first prediction)."""
     if n_actions is None:
-        if expert_set.n_actions is None:
-            raise V.ValidationError(
-                "n_actions must be given: these experts do not fix the number of actions"
-            )
-        return int(expert_set.n_actions)
+        return expert_set.n_actions
     K = V.check_int(n_actions, "n_actions", low=1)
     if expert_set.n_actions is not None and expert_set.n_actions != K:
         raise V.ValidationError(
@@ -150,13 +102,22 @@ def _n_actions(expert_set: ExpertSet, n_actions) -> int:
 
 
 class _ExpertBandit(ContextualBandit):
-    """Shared select/update/batch plumbing of the expert policies.
+    """Shared plumbing of the expert policies: contexts are whatever the experts take.
 
-    A call that fails (bad argument, bad expert output, an exception raised by an expert)
-    restores the random generator: the policy is exactly as it was.
+    Where the experts do not fix the number of actions (plain callables) and ``n_actions`` is
+    not given, the first prediction fixes it. A call that fails (bad argument, bad expert
+    output, an exception raised by an expert) restores the random generator: the policy is
+    exactly as it was.
     """
 
     model: WeightedExperts
+
+    def __init__(self, model: WeightedExperts, rule, seed=None) -> None:
+        if model.n_actions is None:  # the first prediction fixes K (see _context)
+            self.model, self.rule, self.rng = model, rule, V.as_generator(seed)
+            self.active = np.ones(0, dtype=bool)
+            return
+        super().__init__(model, rule, seed)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -169,6 +130,30 @@ class _ExpertBandit(ContextualBandit):
         """The context dimension where the experts fix it (logistic experts), else None."""
         return self.model.dim
 
+    # ------------------------------------------------------------------ contexts
+    def _learn_n_actions(self, x) -> None:
+        if self.model.n_actions is None:
+            self.model.infer_n_actions(x)
+            self.active = np.ones(self.model.n_actions, dtype=bool)
+
+    def _context(self, x):
+        if self.model.n_actions is None:
+            x = self._set_check(x)
+            self._learn_n_actions(x)
+        return self.model.check_context(x)
+
+    def _set_check(self, x):
+        return self.model._set().check_context(x, None)
+
+    def _contexts(self, X, n):
+        if self.model.n_actions is None:
+            X = self.model._set().check_contexts(X, n, None)
+            if len(X):
+                self._learn_n_actions(X[0])
+            else:
+                raise V.ValidationError("X must hold at least one round before K is known")
+        return self.model.check_contexts(X, n)
+
     # ------------------------------------------------------------------ guard
     def _guarded(self, fn, *args):
         state = self.rng.bit_generator.state
@@ -179,40 +164,35 @@ class _ExpertBandit(ContextualBandit):
             raise
 
     # ------------------------------------------------------------------ decisions
-    def _select_one(self, x) -> int:
-        scores = self.rule.scores(self.model, x, self.rng)
-        return argmax_active(scores, self.active, self.rng, True)
-
     def select(self, x=None) -> int:
         """Choose an action for context ``x`` (omit it for context-free experts)."""
-        x = self.model.check_context(x)
-        self._check_any_active()
-        return self._guarded(self._select_one, x)
+        return self._guarded(super().select, x)
 
     def select_batch(self, X=None, n=None) -> np.ndarray:
         """Choose one action per round of ``X`` from the current weights, (n,).
 
         Context-free experts: ``select_batch(n=...)``.
         """
-        if n is not None:
-            n = V.check_int(n, "n", low=0)
-        X = self.model.check_contexts(X, n)
-        self._check_any_active()
-        return self._guarded(lambda: np.array([self._select_one(x) for x in X], dtype=np.int64))
+        return self._guarded(super().select_batch, X, n)
 
     def action_probabilities(self, x=None) -> np.ndarray:
         """The probability of each action in context ``x``, (K,) (γ or ε mixing included)."""
-        x = self.model.check_context(x)
+        x = self._context(x)
         self._check_any_active()
-        return self.rule.probabilities(self.model, x, self.active)
+        if self.rule.draw is Draw.LEADER:
+            advice = self.model.leader_advice(x, self.active)
+        else:
+            advice = self.model.advice(x, self.active)
+        return self.rule.probabilities(advice, self.active)
 
     # ------------------------------------------------------------------ feedback
     def _rewards(self, Y: np.ndarray, name: str) -> np.ndarray:
         return self.model.check_rewards(Y, name)
 
     def _feedback(self, X, A, Y):
+        n = len(V.check_actions(A, np.iinfo(np.int64).max)) if X is None else None
+        X = self._contexts(X, n)
         A = V.check_actions(A, self.n_actions)
-        X = self.model.check_contexts(X, len(A) if X is None else None)
         Y = V.as_float_array(Y, "Y", ndim=1)
         if not (len(X) == len(A) == len(Y)):
             raise V.ValidationError(
@@ -232,12 +212,6 @@ class _ExpertBandit(ContextualBandit):
     @property
     def experts(self) -> ExpertSet | None:
         return self.model.experts
-
-    def posterior_mean(self):
-        raise NotImplementedError("expert policies have weights, not parameters: use weights()")
-
-    posterior_cov = posterior_mean
-    sample_parameters = posterior_mean
 
     # ------------------------------------------------------------------ catalogue
     def add_action(self, *args) -> int:
@@ -267,7 +241,7 @@ class _LossBandit(_ExpertBandit):
 
     def update(self, x=None, a=None, y=None) -> None:
         """Condition every expert on reward ``y`` of action ``a`` in context ``x``."""
-        x = self.model.check_context(x)
+        x = self._context(x)
         a = V.check_action(a, self.n_actions)
         Y = self._rewards(np.array([V.check_reward(y)]), "y")
         self.model.update_batch(_one(x), np.array([a], dtype=np.int64), Y)
@@ -289,13 +263,14 @@ class _LossBandit(_ExpertBandit):
         return self.model.eta
 
 
+@register
 class GeneralizedTS(_LossBandit):
     """Generalized Thompson sampling over experts (Li 2013).
 
     Parameters
     ----------
     experts : list of callables, (N, d) or (N, K, d) array, ExpertSet, or vectorised object
-        The N reward predictors (see :mod:`mixedts.experts`).
+        The N reward predictors (see :mod:`mixedts.policies.experts`).
     loss : {"log", "square"} or callable
         ℓ(f, r). The log loss needs rewards in [0, 1]; a callable receives predictions (n, N)
         and rewards (n, 1) and returns (n, N) losses.
@@ -307,14 +282,15 @@ class GeneralizedTS(_LossBandit):
         Prior weights (uniform by default; normalised).
     seed : int, SeedSequence or numpy Generator, optional
     n_actions : int, optional
-        K, required when the experts do not fix it (callables, (N, d) logistic weights).
+        K where the experts do not fix it (callables, (N, d) logistic weights); without it
+        the first prediction fixes it.
     clip : float
         Predictions are clipped into [clip, 1 − clip] inside the log loss.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from mixedts.experts import GeneralizedTS, TableExperts
+    >>> from mixedts import GeneralizedTS, TableExperts
     >>> experts = TableExperts([[0.2, 0.8], [0.7, 0.3], [0.5, 0.5]])  # three bandit instances
     >>> policy = GeneralizedTS(experts, loss="log", seed=0)
     >>> a = policy.select()
@@ -347,11 +323,21 @@ class GeneralizedTS(_LossBandit):
                             clip)
         super().__init__(model, ExpertMixture(gamma), V.as_generator(seed))
 
+    @classmethod
+    def from_environment(cls, environment, seed=None, horizon=None, *,
+                         n_experts: PositiveInt = 100, loss: Literal["log", "square"] = "log",
+                         eta: Positive = 1.0, gamma: Probability = 0.0):
+        """GTS over ``n_experts`` logistic experts drawn from the environment's prior (see
+        :func:`experts_from_environment`)."""
+        experts = experts_from_environment(environment, n_experts, _expert_seed(seed))
+        return cls(experts, loss=loss, eta=eta, gamma=gamma, seed=seed)
+
     @property
     def gamma(self) -> float:
         return self.rule.gamma
 
 
+@register
 class EpsilonGreedyExperts(_LossBandit):
     """ε-greedy over experts: follow the leader (smallest cumulative loss on the played pairs,
     ties uniformly at random) with probability 1 − ε, a uniform action otherwise.
@@ -361,7 +347,7 @@ class EpsilonGreedyExperts(_LossBandit):
 
     Examples
     --------
-    >>> from mixedts.experts import EpsilonGreedyExperts, TableExperts
+    >>> from mixedts import EpsilonGreedyExperts, TableExperts
     >>> policy = EpsilonGreedyExperts(TableExperts([[0.2, 0.8], [0.7, 0.3]]), epsilon=0.1, seed=0)
     >>> policy.update(a=0, y=1.0)
     >>> [round(float(p), 2) for p in policy.action_probabilities()]
@@ -384,7 +370,16 @@ class EpsilonGreedyExperts(_LossBandit):
                             V.check_positive(eta, "eta"), check_loss(loss))
         super().__init__(model, ExpertGreedy(epsilon), V.as_generator(seed))
 
+    @classmethod
+    def from_environment(cls, environment, seed=None, horizon=None, *,
+                         n_experts: PositiveInt = 100, epsilon: Probability = 0.1,
+                         loss: Literal["log", "square"] = "square"):
+        """ε-greedy over ``n_experts`` logistic experts drawn from the environment's prior."""
+        experts = experts_from_environment(environment, n_experts, _expert_seed(seed))
+        return cls(experts, epsilon=epsilon, loss=loss, seed=seed)
 
+
+@register
 class EXP4(_ExpertBandit):
     """EXP4 (Auer, Cesa-Bianchi, Freund & Schapire 2002) over reward-predicting experts.
 
@@ -408,7 +403,7 @@ class EXP4(_ExpertBandit):
 
     Examples
     --------
-    >>> from mixedts.experts import EXP4, TableExperts
+    >>> from mixedts import EXP4, TableExperts
     >>> policy = EXP4(TableExperts([[0.2, 0.8], [0.7, 0.3]]), gamma=0.1, seed=0)
     >>> a = policy.select()
     >>> policy.update(a=a, y=1.0)
@@ -430,9 +425,21 @@ class EXP4(_ExpertBandit):
         expert_set = as_expert_set(experts)
         K = _n_actions(expert_set, n_actions)
         gamma = _check_rate(gamma, "gamma", low_open=True)
+        if eta is None and K is None:
+            raise V.ValidationError(
+                "n_actions must be given when eta is not: EXP4's default η = γ/K needs K, and "
+                "these experts do not fix it")
         eta = gamma / K if eta is None else V.check_positive(eta, "eta")
         model = EXP4Model(expert_set, K, _log_prior(prior, expert_set.n_experts), eta)
         super().__init__(model, ExpertMixture(gamma), V.as_generator(seed))
+
+    @classmethod
+    def from_environment(cls, environment, seed=None, horizon=None, *,
+                         n_experts: PositiveInt = 100, gamma: Probability = 0.1,
+                         eta: Positive | None = None):
+        """EXP4 over ``n_experts`` logistic experts drawn from the environment's prior."""
+        experts = experts_from_environment(environment, n_experts, _expert_seed(seed))
+        return cls(experts, gamma=gamma, eta=eta, seed=seed)
 
     @property
     def gamma(self) -> float:
@@ -451,7 +458,7 @@ class EXP4(_ExpertBandit):
 
     def update(self, x=None, a=None, y=None, propensity=None) -> None:
         """Condition on reward ``y`` of action ``a`` (played with probability ``propensity``)."""
-        x = self.model.check_context(x)
+        x = self._context(x)
         a = V.check_action(a, self.n_actions)
         Y = self._rewards(np.array([V.check_reward(y)]), "y")
         p = None
@@ -469,8 +476,3 @@ class EXP4(_ExpertBandit):
         self.model._commit(self.model.proposal(advice, Y, self.gamma, self.active, p), len(A))
 
 
-#: user-facing classes by name (for ``POLICY_CLASSES``) and their models (``MODEL_CLASSES``)
-EXPERT_POLICIES: dict[str, type] = {
-    cls.__name__: cls for cls in (GeneralizedTS, EXP4, EpsilonGreedyExperts)
-}
-EXPERT_MODELS: dict[str, type] = {cls.__name__: cls for cls in (ExpertModel, EXP4Model)}
