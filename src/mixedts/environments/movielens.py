@@ -1,4 +1,4 @@
-"""MovieLens as a bandit with a learned (or genre) mixed-effect structure (meTS §5, docs/math.md §6).
+"""MovieLens as a bandit with a learned (or genre) mixed-effect structure (docs/math.md §6).
 
 The truth comes from an offline factorisation of the ratings: movie ``i``'s parameter θ_i is
 its item vector and each round's context is a random user's vector, so the expected reward of
