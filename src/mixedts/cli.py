@@ -7,37 +7,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 try:
     import typer
 except ImportError as exc:  # pragma: no cover - the CLI needs the 'experiments' extra
-    raise SystemExit("the mixedts command needs: pip install 'mixedts[experiments]'") from exc
+    raise SystemExit("the full mixedts command needs: pip install 'mixedts[experiments]'") from exc
 
 from .evaluation import ConfigError, Results, load_experiment
+from .evaluation.demo import DEMO
 
 app = typer.Typer(
     help="Thompson sampling for bandits whose actions share structure.",
     no_args_is_help=True,
     add_completion=False,
 )
-
-#: the demo: meTS Fig. 2 (linear, K=100, L=3, d=2) in the authors' code setting, shortened
-DEMO: dict[str, Any] = {
-    "name": "demo",
-    "title": "Linear bandit: K = 100, L = 3, d = 2 (authors' code setting)",
-    "environment": {"type": "mixed-effect", "n_actions": 100, "n_effects": 3, "dim": 2,
-                    "contexts": "pool"},
-    "policies": {
-        "meTS-Lin": {"type": "MeTS"},
-        "meTS-Lin-Fa": {"type": "FactoredMeTS"},
-        "HierTS": {"type": "HierTS", "action_cov": "marginal"},
-        "LinTS": {"type": "LinTS"},
-        "LinUCB": {"type": "LinUCB"},
-    },
-    "horizon": 2000,
-    "runs": 8,
-}
 
 #: what ``reproduce`` accepts: a config stem, or a group of them
 GROUPS = {

@@ -757,6 +757,21 @@ class EXP4Model(WeightedExperts):
             lw = lw - logsumexp(lw)
         return lw
 
+    def update(self, x, a, y, rng=None, *, gamma: float = 0.0, active=None,
+               propensity: float | None = None) -> None:
+        """Condition on reward ``y`` of action ``a`` played with probability ``propensity``
+        (recomputed from the weights, γ and the ``active`` mask when None)."""
+        p = None if propensity is None else np.array([propensity], dtype=np.float64)
+        self.update_batch([x], np.array([a]), np.array([y], dtype=np.float64), rng,
+                          gamma=gamma, active=active, propensities=p)
+
+    def update_batch(self, X, A, Y, rng=None, *, gamma: float = 0.0, active=None,
+                     propensities=None) -> None:
+        """Condition on n rounds: the same as n ``update`` calls."""
+        active = np.ones(self.n_actions, dtype=bool) if active is None else active
+        advice = self.played_advice(X, A, active)
+        self._commit(self.proposal(advice, Y, gamma, active, propensities), len(A))
+
     def get_state(self):
         return self._base_state()
 

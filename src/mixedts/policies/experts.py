@@ -464,15 +464,13 @@ class EXP4(_ExpertBandit):
         p = None
         if propensity is not None:
             p = self._propensities([V.check_reward(propensity, "propensity")], 1, "propensity")
-        A = np.array([a], dtype=np.int64)
-        advice = self.model.played_advice(_one(x), A, self.active)
-        self.model._commit(self.model.proposal(advice, Y, self.gamma, self.active, p), 1)
+        self.model.update_batch(_one(x), np.array([a], dtype=np.int64), Y, gamma=self.gamma,
+                                active=self.active, propensities=p)
 
     def update_batch(self, X=None, A=None, Y=None, propensities=None) -> None:
         """Condition on n rounds: the same as n ``update`` calls (with the same propensities)."""
         X, A, Y = self._feedback(X, A, Y)
         p = self._propensities(propensities, len(A), "propensities")
-        advice = self.model.played_advice(X, A, self.active)
-        self.model._commit(self.model.proposal(advice, Y, self.gamma, self.active, p), len(A))
+        self.model.update_batch(X, A, Y, gamma=self.gamma, active=self.active, propensities=p)
 
 
