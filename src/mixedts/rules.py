@@ -50,6 +50,8 @@ class DecisionRule:
     random_ties: ClassVar[bool] = True
     #: whether ``choose`` decides n rounds at once from one batched summary (context-free)
     batched: ClassVar[bool] = False
+    #: a cheaper summary with the same law, used where the model offers it (else ``draw``)
+    fast_draw: Draw | None = None
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)

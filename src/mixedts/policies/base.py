@@ -119,7 +119,7 @@ class ContextualBandit(Persistent):
             raise V.ValidationError("every action is retired: add_action first")
 
     def _draw(self) -> Draw:
-        fast = getattr(self.rule, "fast_draw", None)
+        fast = self.rule.fast_draw
         return fast if fast is not None and fast in self.model.draws else self.rule.draw
 
     def _choose(self, x) -> int:
