@@ -18,7 +18,7 @@
     # DelayedFeedback
 
     [policies.meTS-Lin]       # the name shown in tables and plots
-    type = "MeTS"             # a kind of mixedts.evaluation.registry, then its options
+    type = "MeTS"             # a registered policy (mixedts.policies), then its options
 
     [reference.paper]         # optional published final regrets, shown next to ours
     meTS-Lin = 883
