@@ -41,9 +41,9 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,6 +55,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from mixedts._validation import ValidationError
+
+from .errors import DatasetDownloadError, DatasetError, DatasetNotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,20 +117,12 @@ _CONTROL = b"".join(bytes([b]) for b in (*range(1, 9), 0x0B, 0x0C, *range(0x0E, 
 _NOT_CONTROL = bytes(b for b in range(256) if bytes([b]) not in _CONTROL)
 _INTEGER = re.compile(r"[+-]?\d+")
 
-# The URL opener; tests replace it to serve an archive without network access.
-_urlopen: Callable[..., Any] = urllib.request.urlopen
 
 
-class DatasetError(ValidationError):
-    """A data file that does not follow its published format, or a failed checksum."""
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A data file or folder that does not exist; the message says which and what to pass."""
-
-
-class DatasetDownloadError(OSError):
-    """The archive could not be fetched (offline, DNS failure, HTTP error)."""
+def _urlopen(*args: Any, **kwargs: Any) -> Any:
+    """The URL opener, looked up as ``mixedts.datasets._urlopen`` at each call: tests replace
+    that package attribute to serve an archive without network access."""
+    return sys.modules[__package__]._urlopen(*args, **kwargs)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
