@@ -56,10 +56,16 @@ def test_pool_contexts_come_from_the_pool_uniformly_and_independently_per_action
     np.testing.assert_array_equal(env.pool[idx], X)
     counts = np.bincount(idx.ravel(), minlength=10)
     assert stats.chisquare(counts).pvalue > 1e-3
+    skewed = counts + np.arange(10) * counts.mean() / 20  # control: a 45 % tilt is detected
+    assert stats.chisquare(skewed, skewed.sum() / 10 * np.ones(10)).pvalue < 1e-6
     # two actions' indices are independent (contingency table)
     table = np.zeros((10, 10))
     np.add.at(table, (idx[:, 0], idx[:, 1]), 1)
     assert stats.chi2_contingency(table).pvalue > 1e-3
+    tied = np.zeros((10, 10))  # control: action 1 copying action 0 half the time
+    copy = np.where(np.arange(len(idx)) % 2 == 0, idx[:, 0], idx[:, 1])
+    np.add.at(tied, (idx[:, 0], copy), 1)
+    assert stats.chi2_contingency(tied).pvalue < 1e-6
     assert env.context_bound == pytest.approx(np.linalg.norm(env.pool, axis=1).max())
 
 
@@ -68,6 +74,7 @@ def test_shared_contexts_are_uniform():
     X = env.sample(5000, np.random.default_rng(5)).contexts
     for j in range(2):
         assert stats.kstest(X[:, j], stats.uniform(-2, 3).cdf).pvalue > 1e-3
+        assert stats.kstest(X[:, j], stats.uniform(-2, 3.3).cdf).pvalue < 1e-6  # control
     assert env.context_bound == pytest.approx(2 * np.sqrt(2))
 
 
@@ -76,6 +83,7 @@ def test_linear_rewards_are_gaussian_around_the_expected_reward():
     rounds = env.sample(1000, np.random.default_rng(7))
     z = ((rounds.rewards - rounds.expected) / 0.7).ravel()
     assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert stats.kstest(z / 1.1, "norm").pvalue < 1e-6  # control: a 10 % wrong σ is detected
     np.testing.assert_allclose(
         rounds.expected, np.einsum("nkd,kd->nk", rounds.contexts, env.theta), rtol=1e-12
     )
@@ -105,6 +113,7 @@ def test_single_round_api_matches_the_definition():
     x = env.context(rng)
     draws = np.array([env.draw_reward(x, 2, rng) for _ in range(4000)])
     assert stats.kstest((draws - env.expected_rewards(x)[2]) / 0.5, "norm").pvalue > 1e-3
+    assert stats.kstest((draws - env.expected_rewards(x)[2]) / 0.6, "norm").pvalue < 1e-6
     logistic = MixedEffectEnvironment(4, 2, 2, reward="logistic", contexts="pool", seed=10)
     x = logistic.context(rng)
     draws = np.array([logistic.draw_reward(x, 1, rng) for _ in range(4000)])
@@ -121,6 +130,9 @@ def test_instances_are_drawn_from_the_prior():
         residuals.append(((env.theta - env.prior.mixing @ env.effects) / 0.5).ravel())
     assert stats.kstest(np.concatenate(effects), "norm").pvalue > 1e-3
     assert stats.kstest(np.concatenate(residuals), "norm").pvalue > 1e-3
+    # controls: a scale off by a factor 0.6 or 1.6 is detected
+    assert stats.kstest(np.concatenate(effects) * 0.6, "norm").pvalue < 1e-6
+    assert stats.kstest(np.concatenate(residuals) * 1.6, "norm").pvalue < 1e-6
 
 
 def test_mixing_kinds():
@@ -128,17 +140,20 @@ def test_mixing_kinds():
     dense = draw_mixing("dense", 500, 4, rng, (-1.0, 2.0))
     assert dense.shape == (500, 4) and dense.min() >= -1 and dense.max() < 2
     assert stats.kstest(dense.ravel(), stats.uniform(-1, 3).cdf).pvalue > 1e-3
+    assert stats.kstest(dense.ravel(), stats.uniform(-1.2, 3.2).cdf).pvalue < 1e-6  # control
     sparse = draw_mixing("sparse", 500, 6, rng, nnz=2)
     assert sp.issparse(sparse) and np.all(np.diff(sparse.indptr) == 2)
     assert np.bincount(sparse.indices, minlength=6).min() > 100  # spread over effects
     onehot = draw_mixing("onehot", 500, 3, rng).toarray()
     assert np.all(onehot.sum(1) == 1) and set(np.unique(onehot)) == {0.0, 1.0}
     assert stats.chisquare(onehot.sum(0)).pvalue > 1e-3
+    assert stats.chisquare(onehot.sum(0), [250, 125, 125]).pvalue < 1e-6  # control: 2:1:1
     dirichlet = draw_mixing("dirichlet", 2000, 3, rng, alpha=2.0)
     np.testing.assert_allclose(dirichlet.sum(1), 1.0)
     assert dirichlet.min() >= 0
     # Dirichlet(2, 2, 2) marginal is Beta(2, 4)
     assert stats.kstest(dirichlet[:, 0], stats.beta(2, 4).cdf).pvalue > 1e-3
+    assert stats.kstest(dirichlet[:, 0], stats.beta(2, 3).cdf).pvalue < 1e-6  # control
     for kind in ("dense", "sparse", "onehot", "dirichlet"):
         env = MixedEffectEnvironment(30, 4, 2, mixing=kind, seed=1)
         assert env.prior.mixing.shape == (30, 4)

@@ -131,6 +131,11 @@ def test_select_batch_matches_single_selects_in_distribution():
     singles = np.array([policy.select() for _ in range(8000)])
     table = np.stack([np.bincount(batch, minlength=5), np.bincount(singles, minlength=5)])
     assert stats.chi2_contingency(table).pvalue > 1e-3
+    # negative control: the same check tells apart a posterior with one arm's data changed
+    other = BernoulliTS(5, alpha=[3, 30, 1, 12, 60], beta=[2, 25, 1, 13, 55], seed=1)
+    wrong = np.concatenate([other.select_batch(5000) for _ in range(8)])
+    table = np.stack([np.bincount(wrong, minlength=5), np.bincount(singles, minlength=5)])
+    assert stats.chi2_contingency(table).pvalue < 1e-6
 
 
 # ---------------------------------------------------------------------------- lazy sampler
@@ -173,6 +178,10 @@ def test_lazy_sampler_is_exact(case, eps):
     assert counts[~keep].sum() <= 3
     expected = p[keep] / p[keep].sum() * counts[keep].sum()
     assert stats.chisquare(counts[keep], expected).pvalue > 1e-3
+    # negative control: the law of a reshaped posterior (Beta(a/2, b/2)) is rejected
+    if case != "flat":  # flat arms: every reshaping keeps the uniform argmax law
+        q = _argmax_probabilities(a / 2, b / 2)[keep]
+        assert stats.chisquare(counts[keep], q / q.sum() * counts[keep].sum()).pvalue < 1e-6
 
 
 def test_lazy_sampler_with_retired_arms_and_reshaping():
@@ -187,6 +196,8 @@ def test_lazy_sampler_with_retired_arms_and_reshaping():
     p = _argmax_probabilities(a[idx] / 2.5, b[idx] / 2.5)
     counts = np.bincount(draws, minlength=7)[idx]
     assert stats.chisquare(counts, p / p.sum() * counts.sum()).pvalue > 1e-3
+    q = _argmax_probabilities(a[idx], b[idx])  # control: the reshaping forgotten
+    assert stats.chisquare(counts, q / q.sum() * counts.sum()).pvalue < 1e-6
 
 
 def test_tail_positions_are_bernoulli():
@@ -198,6 +209,10 @@ def test_tail_positions_are_bernoulli():
     assert abs(len(pos) - total * eps) < 5 * np.sqrt(total * eps)
     # uniformly spread: per-decile counts
     assert stats.chisquare(np.bincount(pos * 10 // total, minlength=10)).pvalue > 1e-3
+    # controls: a count off by 20 % and positions crowded into the first half are rejected
+    assert abs(1.2 * len(pos) - total * eps) > 5 * np.sqrt(total * eps)
+    crowded = np.sort(np.concatenate([pos, pos[pos < total // 2][: len(pos) // 10]]))
+    assert stats.chisquare(np.bincount(crowded * 10 // total, minlength=10)).pvalue < 1e-6
 
 
 # ---------------------------------------------------------------------------- rules
