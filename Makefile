@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench bench-quick clean
+.PHONY: demo test lint bench bench-quick clean mutants
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(VENV)/.test-installed
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check src tests benchmarks
+
+# Mutation testing of the core formulas (not part of CI): tools/mutants.py applies each mutant to a
+# temporary copy of src/, runs the mutant's tests there and writes benchmarks/results_mutants.md.
+mutants: $(VENV)/.test-installed
+	$(PY) tools/mutants.py
 
 # Benchmarks run in their own environment, with the peer libraries installed there only.
 .venv-bench/.installed: pyproject.toml

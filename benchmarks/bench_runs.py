@@ -7,8 +7,11 @@ prints per policy the policy time per run-round (the ``seconds`` column: select 
 the ratio, plus the wall time of each whole simulation. Writes benchmarks/results_runs.md.
 
     .venv/bin/python benchmarks/bench_runs.py [--runs 20] [--horizon 2000] [--repeat 2]
+    .venv/bin/python benchmarks/bench_runs.py --quick   # 10 runs x 1000 rounds, once, printed
 
-The two modes alternate ``--repeat`` times and the faster of each is reported.
+The two modes alternate ``--repeat`` times and the faster of each is reported. The batched mode
+steps each policy's runs with ``PolicySpec.batch`` (``LockstepPolicies``: one
+``BatchedLinearGaussianModel`` built from the one-run policies, their own rules choose).
 """
 
 from __future__ import annotations
@@ -39,9 +42,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--horizon", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parent / "results_runs.md")
+    parser.add_argument("--quick", action="store_true",
+                        help="10 runs x 1000 rounds, one repeat (a smoke run)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="markdown output (default benchmarks/results_runs.md; with "
+                             "--quick only printed unless given)")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.horizon, args.repeat = 10, 1000, 1
+    if args.out is None and not args.quick:
+        args.out = Path(__file__).resolve().parent / "results_runs.md"
     best = {True: (np.inf, {}), False: (np.inf, {})}
     for _ in range(args.repeat):
         for vectorize in (True, False):
@@ -66,7 +76,8 @@ def main() -> None:
               f"({wall_s / wall_v:.1f}×).", ""]
     text = "\n".join(lines)
     print(text)
-    args.out.write_text(text)
+    if args.out is not None:
+        args.out.write_text(text)
 
 
 if __name__ == "__main__":

@@ -87,36 +87,78 @@ def test_action_frequencies_match_thompson_sampling_over_the_prior():
     policy.update_batch(A=A, Y=Y)
     p = ts_probabilities(bayes_posterior(np.full(25, -np.log(25)), means, A, Y), means)
     np.testing.assert_allclose(policy.action_probabilities(), p, atol=1e-12)
-    counts = np.bincount(policy.select_batch(n=20000), minlength=4)
-    keep = p * 20000 > 5
-    assert stats.chisquare(counts[keep], p[keep] / p[keep].sum() * counts[keep].sum()).pvalue \
-        > 1e-3
+
+    def pvalue(sampler):
+        counts = np.bincount(sampler.select_batch(n=20000), minlength=4)
+        keep = p * 20000 > 5
+        return stats.chisquare(counts[keep], p[keep] / p[keep].sum() * counts[keep].sum()).pvalue
+
+    assert pvalue(policy) > 1e-3
+    # negative controls: the same history, samplers with η = 2 or γ = 0.1, are rejected
+    for wrong in ({"eta": 2.0}, {"gamma": 0.1}):
+        other = GeneralizedTS(TableExperts(means), "log", seed=4, **wrong)
+        other.update_batch(A=A, Y=Y)
+        assert pvalue(other) < 1e-3, wrong
 
 
-def test_gts_trajectories_match_a_reference_thompson_sampler():
-    """Whole runs: the action of round 6 has the same distribution under GTS(log, η=1, γ=0)
-    and under a plain Bayesian TS over the same discrete prior (two-sample chi-square)."""
-    means = np.array([[0.2, 0.7, 0.5], [0.6, 0.3, 0.4], [0.5, 0.5, 0.8], [0.4, 0.6, 0.45]])
-    truth = means[2]
-    rng = np.random.default_rng(5)
-    runs, horizon = 600, 6
-    gts_last, ref_last = [], []
-    for r in range(runs):
-        policy = GeneralizedTS(TableExperts(means), "log", seed=1000 + r)
-        for _ in range(horizon):
-            a = policy.select()
-            policy.update(a=a, y=float(rng.random() < truth[a]))
-        gts_last.append(a)
-        log_post = np.zeros(4)
-        for _ in range(horizon):
-            post = np.exp(log_post - logsumexp(log_post))
-            j = rng.choice(4, p=post)
-            a = int(np.argmax(means[j]))
-            y = float(rng.random() < truth[a])
-            log_post += y * np.log(means[:, a]) + (1 - y) * np.log(1 - means[:, a])
-        ref_last.append(a)
-    tab = np.stack([np.bincount(gts_last, minlength=3), np.bincount(ref_last, minlength=3)])
-    assert stats.chi2_contingency(tab).pvalue > 1e-3
+# A three-expert instance (found by search) where one update already separates GTS(η = 1, γ = 0)
+# from GTS(η = 2) and from GTS(γ = 0.1) by a chi-square noncentrality of about 0.09 per run.
+TRAJ_PRIOR = np.array([0.66, 0.24, 0.10])
+TRAJ_MEANS = np.array([[0.81, 0.29, 0.53], [0.57, 0.95, 0.28], [0.05, 0.33, 0.53]])
+TRAJ_TRUTH = TRAJ_MEANS[0]
+
+
+def thompson_trajectory_law(prior, means, truth):
+    """The exact law of (a₁, y₁, a₂) under Thompson sampling over the discrete prior, by
+    enumeration: a₁ ~ Σ_j π_j [argmax μ_j = a₁], y₁ ~ Bernoulli(truth[a₁]), then Bayes' rule and
+    a₂ ~ Σ_j π'_j [argmax μ_j = a₂]. Cells are indexed (a₁·2 + y₁)·K + a₂."""
+    K = means.shape[1]
+    greedy = np.eye(K)[means.argmax(axis=1)]
+    p1 = prior @ greedy
+    law = np.zeros((K, 2, K))
+    for a in range(K):
+        for y in (0, 1):
+            post = prior * (means[:, a] if y else 1 - means[:, a])
+            law[a, y] = p1[a] * (truth[a] if y else 1 - truth[a]) * (post / post.sum()) @ greedy
+    return law.ravel()
+
+
+def gts_trajectories(n_runs, seed, **kwargs):
+    """(a₁, y₁, a₂) cell of ``n_runs`` independent GTS runs (log loss) on the instance above."""
+    rng = np.random.default_rng(seed)
+    K = TRAJ_MEANS.shape[1]
+    cells = np.empty(n_runs, dtype=np.int64)
+    for r in range(n_runs):
+        policy = GeneralizedTS(TableExperts(TRAJ_MEANS), "log", prior=TRAJ_PRIOR,
+                               seed=seed * 10_000 + r, **kwargs)
+        a1 = policy.select()
+        y1 = int(rng.random() < TRAJ_TRUTH[a1])
+        policy.update(a=a1, y=float(y1))
+        cells[r] = (a1 * 2 + y1) * K + policy.select()
+    return cells
+
+
+def chisquare_pvalue(cells, law):
+    """One-sample chi-square of the cell counts against ``law`` (cells expected < 5 pooled)."""
+    n = len(cells)
+    counts = np.bincount(cells, minlength=len(law))
+    small = law * n < 5
+    obs = np.append(counts[~small], counts[small].sum())
+    exp = np.append(law[~small], law[small].sum()) * n
+    keep = exp > 0
+    return stats.chisquare(obs[keep], exp[keep]).pvalue
+
+
+def test_gts_trajectories_have_the_exact_thompson_law():
+    """Whole runs (select, update, select): GTS(log, η=1, γ=0) has the exact law of Thompson
+    sampling over the discrete prior (enumerated). The same check rejects GTS with η = 2 and
+    with γ = 0.1 (negative controls: the check can fail)."""
+    law = thompson_trajectory_law(TRAJ_PRIOR, TRAJ_MEANS, TRAJ_TRUTH)
+    assert abs(law.sum() - 1) < 1e-12
+    n = 1000
+    assert chisquare_pvalue(gts_trajectories(n, 1), law) > 1e-3
+    assert chisquare_pvalue(gts_trajectories(n, 2, eta=2.0), law) < 1e-3
+    assert chisquare_pvalue(gts_trajectories(n, 3, gamma=0.1), law) < 1e-3
 
 
 # ---------------------------------------------------------------------------- exploration
@@ -125,10 +167,12 @@ def test_gamma_floors_every_arm():
     N, K, d, gamma = 300, 5, 4, 0.2
     W = rng.normal(size=(N, K, d)) * 2
     policy = GeneralizedTS(W, "square", gamma=gamma, seed=1)
+    history = []
     for _ in range(30):
         x = rng.normal(size=d)
         a = policy.select(x)
-        policy.update(x, a, float(rng.random() < 0.5))
+        history.append((x, a, float(rng.random() < 0.5)))
+        policy.update(*history[-1])
     for _ in range(50):
         p = policy.action_probabilities(rng.normal(size=d))
         assert p.shape == (K,) and abs(p.sum() - 1) < 1e-12
@@ -137,6 +181,12 @@ def test_gamma_floors_every_arm():
     p = policy.action_probabilities(x)
     counts = np.bincount(policy.select_batch(np.tile(x, (20000, 1))), minlength=K)
     assert stats.chisquare(counts, p * 20000).pvalue > 1e-3
+    # negative control: the same weights without the floor (γ = 0) fail the same check
+    floorless = GeneralizedTS(W, "square", gamma=0.0, seed=1)
+    floorless.update_batch(*map(np.array, zip(*history)))
+    assert np.max(np.abs(floorless.weights() - policy.weights())) < 1e-12
+    counts = np.bincount(floorless.select_batch(np.tile(x, (20000, 1))), minlength=K)
+    assert stats.chisquare(counts, p * 20000).pvalue < 1e-3
     policy.retire_action(2)
     p = policy.action_probabilities(x)
     assert p[2] == 0 and np.all(np.delete(p, 2) >= gamma / 4 - 1e-15)

@@ -1,5 +1,7 @@
 """meTS-GLM and the GLM baselines (docs/math.md §4)."""
 
+import copy
+
 import numpy as np
 import pytest
 from scipy.special import expit
@@ -8,7 +10,17 @@ import mixedts
 from builders import GLM_NAMES, assert_same_state, build, play, snapshot
 from conftest import make_prior
 from mixedts import GLMTS, FactoredMeTS, LinTS, MeTS
-from oracles import factored_oracle, independent_oracle, joint_oracle, joint_oracle_from_stats
+from oracles import (
+    factored_oracle,
+    factored_oracle_from_stats,
+    independent_oracle,
+    joint_oracle,
+    joint_oracle_from_stats,
+    logistic_map,
+    marginal_action_prior,
+    mixed_glm_replay,
+    parts,
+)
 
 RTOL = 1e-9
 
@@ -28,27 +40,49 @@ def logistic_stream(policy, rng, n, theta=None, per_action_context=False):
     return theta
 
 
+def recorded_stream(policy, rng, n, per_action_context=False):
+    """``logistic_stream`` that also records what each update saw: the played context row, the
+    action, the reward and a copy of the policy's generator just before the update (the
+    minibatch fit draws its rows from it)."""
+    K, d = policy.n_actions, policy.dim
+    theta = rng.normal(size=(K, d))
+    X, A, Y, rngs = [], [], [], []
+    for _ in range(n):
+        x = rng.uniform(-1, 1, (K, d)) if per_action_context else rng.uniform(-1, 1, d)
+        a = policy.select(x)
+        xa = x[a] if per_action_context else x
+        y = float(rng.uniform() < expit(xa @ theta[a]))
+        rngs.append(copy.deepcopy(policy.rng))
+        policy.update(x, a, y)
+        X.append(xa), A.append(a), Y.append(y)
+    return np.array(X), np.array(A), np.array(Y), rngs
+
+
 @pytest.mark.parametrize("mixing", ["dense", "sparse", "negative"])
 @pytest.mark.parametrize("method", ["exact", "minibatch", "online"])
 @pytest.mark.parametrize("cls", [MeTS, FactoredMeTS])
 def test_glm_plugin_posterior_is_exact_given_the_laplace_statistics(cls, method, mixing):
     """The incremental (signed low-rank) effect updates equal the exact Gaussian built from the
-    final Laplace statistics: meTS-GLM is exact given its approximation of each likelihood."""
+    Laplace statistics, and those statistics are what docs/math.md §4 says: both are recomputed
+    here from the observations alone (tests/oracles.py: a plain Newton fit per action, the
+    minibatch rows redrawn from a copy of the policy's generator, the effect mean before each
+    update from the brute-force oracle), never read from the model."""
     K, L, d = 8, 3, 2
     prior = make_prior(7, K, L, d, mixing, "per-action", "block" if cls is FactoredMeTS else "full")
     policy = cls(prior, seed=1, likelihood="logistic", laplace=method, laplace_batch=6,
                  refactor_every=0)
-    logistic_stream(policy, np.random.default_rng(2), 250, per_action_context=True)
-    _, b, _, G, _ = policy.model.store.state_of(np.arange(K))
+    X, A, Y, rngs = recorded_stream(policy, np.random.default_rng(2), 120, per_action_context=True)
+    assert np.bincount(A, minlength=K).max() > 6  # the minibatch path is taken
+    G, b = mixed_glm_replay(prior, X, A, Y, method=method, factored=cls is FactoredMeTS,
+                            batch_size=6, rngs=rngs)
+    mean, cov = policy.effect_posterior()
     if cls is FactoredMeTS:
-        mean, cov = policy.effect_posterior()
-        exact = policy.model._exact_effects()
-        assert rel_err(mean.ravel(), exact.mean.ravel()) < 1e-8
+        ref_mean, ref_blocks = factored_oracle_from_stats(prior, G, b)
+        assert rel_err(mean, ref_mean) < 1e-8
         assert rel_err(cov.reshape(L, d, L, d)[np.arange(L), :, np.arange(L), :],
-                       exact.cov()) < 1e-8
+                       ref_blocks) < 1e-8
         return
     ref = joint_oracle_from_stats(prior, G, b)
-    mean, cov = policy.effect_posterior()
     assert rel_err(mean, ref["effect_mean"]) < 1e-8
     assert rel_err(cov, ref["effect_cov"]) < 1e-8
     assert rel_err(policy.posterior_mean(), ref["action_mean"]) < 1e-8
@@ -56,19 +90,22 @@ def test_glm_plugin_posterior_is_exact_given_the_laplace_statistics(cls, method,
 
 
 def test_laplace_statistics_are_the_refit_of_the_history():
-    prior = make_prior(3, 5, 2, 3, "dense", "shared", "full")
+    """laplace_at="likelihood", exact refits: each observed action's mode is the ridge-penalised
+    MLE of its history (a plain Newton fit of the recorded observations) and the posterior is
+    the oracle's given G = Σ f'(xᵀθ̂) x xᵀ, b = G θ̂."""
+    K, d = 5, 3
+    prior = make_prior(3, K, 2, d, "dense", "shared", "full")
     policy = MeTS(prior, seed=0, likelihood="logistic", laplace_at="likelihood")
-    logistic_stream(policy, np.random.default_rng(4), 200)
-    fitter = policy.model.fitter
-    from mixedts.likelihoods import Logistic, laplace_fit
-
-    for a in fitter.modes:
-        X, y = fitter.history(a)
-        mode, G, _ = laplace_fit(Logistic(), X, y, np.zeros(len(y), dtype=int), 1,
-                                 np.zeros((1, 3)), ridge=1e-3, tol=1e-12)
-        assert np.max(np.abs(fitter.modes[a] - mode[0])) < 1e-6 * max(1, np.abs(mode).max())
-        Gs = policy.model.store.state_of(np.array([a]))[3][0]
-        assert rel_err(Gs, G[0]) < 1e-6
+    X, A, Y, _ = recorded_stream(policy, np.random.default_rng(4), 200)
+    G, b = np.zeros((K, d, d)), np.zeros((K, d))
+    for a in np.unique(A):
+        theta, G[a] = logistic_map(X[A == a], Y[A == a], 1e-3 * np.eye(d), np.zeros(d))
+        b[a] = G[a] @ theta
+        assert np.max(np.abs(policy.model.fitter.modes[a] - theta)) < 1e-6 * max(
+            1, np.abs(theta).max())
+    ref = joint_oracle_from_stats(prior, G, b)
+    assert rel_err(policy.posterior_mean(), ref["action_mean"]) < 1e-6
+    assert rel_err(policy.posterior_cov(), ref["action_cov"]) < 1e-6
 
 
 @pytest.mark.parametrize("factory", [
@@ -93,7 +130,7 @@ def test_gaussian_likelihood_reproduces_the_core_posterior(factory):
         assert rel_err(mean, m) < RTOL
         assert rel_err(cov.reshape(2, 2, 2, 2)[np.arange(2), :, np.arange(2), :], c) < RTOL
     elif isinstance(policy, LinTS):
-        m, c = independent_oracle(*prior.marginal_action_prior(), 1.0, X, A, Y)
+        m, c = independent_oracle(*marginal_action_prior(prior), 1.0, X, A, Y)
         assert rel_err(policy.posterior_mean(), m) < RTOL
         assert rel_err(policy.posterior_cov(), c) < RTOL
     else:
@@ -118,9 +155,17 @@ def test_consistency_mean_converges_and_covariance_shrinks_like_one_over_n():
         sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
         assert np.all(np.abs(mean - theta) < 5 * sd)
         assert np.max(np.abs(mean - theta)) < (0.2 if n == 2000 else 0.1)
+        # negative control: a truth off by 0.6 in one coordinate (7 sd at n = 2000) fails the
+        # same checks
+        wrong = theta.copy()
+        wrong[1, 0] += 0.6
+        assert not np.all(np.abs(mean - wrong) < 5 * sd)
+        assert np.max(np.abs(mean - wrong)) >= (0.2 if n == 2000 else 0.1)
         covs[n] = np.trace(cov, axis1=1, axis2=2)
     ratio = covs[2000] / covs[8000]
     assert np.all((ratio > 3.0) & (ratio < 5.0)), ratio
+    # negative control: a width shrinking like 1/√n (a variance ratio of 2) fails the window
+    assert not np.all((np.sqrt(ratio) > 3.0) & (np.sqrt(ratio) < 5.0))
 
 
 @pytest.mark.parametrize("name", GLM_NAMES)
@@ -222,13 +267,13 @@ def test_posterior_expansion_is_the_map_under_the_conditional_prior(action_cov):
     for _ in range(5):
         a = int(rng.integers(6))
         x = rng.uniform(-1, 1, 3)
-        center = prior.mixing[a].toarray() @ policy.effect_posterior()[0]
+        center = parts(prior).B[a] @ policy.effect_posterior()[0]
         policy.update(x, a, 1.0)
         X, y = policy.model.fitter.history(a)
         theta = policy.model.fitter.modes[a]
         _, b, _, G, P0 = policy.model.store.state_of(np.array([a]))
         grad_loglik = X.T @ (y - expit(X @ theta))
-        assert np.max(np.abs(grad_loglik - P0[0] @ (theta - center[0]))) < 1e-6
+        assert np.max(np.abs(grad_loglik - P0[0] @ (theta - center))) < 1e-6
         assert rel_err(b[0], G[0] @ theta + grad_loglik) < 1e-6
     with pytest.raises(ValueError, match="laplace_at"):
         MeTS(prior, likelihood="logistic", laplace_at="mode")

@@ -87,17 +87,19 @@ def sqrt_lowrank_update(
 def sqrt_from_precision(precision: np.ndarray) -> np.ndarray:
     """Upper-triangular square root ``C = L⁻ᵀ`` of ``precision⁻¹`` where ``precision = L Lᵀ``.
 
-    Works on a (n, n) matrix or a (m, n, n) stack.
+    Works on a (n, n) matrix or a (…, n, n) stack. Small matrices stay in numpy's LAPACK (a
+    call into scipy's, a second OpenBLAS with its own threads, costs milliseconds when both
+    thread pools spin on few cores); a large one (n > 256) takes the triangular solve.
     """
     try:
         L = np.linalg.cholesky(precision)
     except np.linalg.LinAlgError:
         raise NotPositiveDefiniteError("precision matrix is not positive definite") from None
-    if L.ndim == 2:
-        inv_L = sla.solve_triangular(L, np.eye(L.shape[0]), lower=True, check_finite=False)
+    n = L.shape[-1]
+    if L.ndim == 2 and n > 256:
+        inv_L = sla.solve_triangular(L, np.eye(n), lower=True, check_finite=False)
     else:
-        eye = np.broadcast_to(np.eye(L.shape[-1]), L.shape)
-        inv_L = np.linalg.solve(L, eye)
+        inv_L = np.linalg.solve(L, np.broadcast_to(np.eye(n), L.shape))
     return np.swapaxes(inv_L, -1, -2)
 
 
@@ -130,6 +132,13 @@ def stacked_matvec(S: np.ndarray, x: np.ndarray) -> np.ndarray:
     if x.ndim == 1:
         return (S.reshape(K * d, d) @ x).reshape(K, d)
     return np.matmul(S, x[:, :, None])[:, :, 0]
+
+
+def matvec(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``A x`` for a matrix (n, m) and a vector (m,), or for stacks (…, n, m) and (…, m)."""
+    if A.ndim == 2 and x.ndim == 1:
+        return A @ x
+    return np.matmul(A, x[..., None])[..., 0]
 
 
 def rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -26,12 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from ..policies._environment import (
-    independent_prior,
-    noise_of,
-    prior_of,
-    single_effect,
-)
 from ..policies.registry import (
     ConfigError,
     check_options,
@@ -98,8 +92,6 @@ def check_kind_options(kind: str, options: Mapping[str, Any], where: str) -> dic
 #: limits of the batched-over-runs path (per run): K·d² and K·L cells, L·d effect coordinates
 _BATCH_MAX_CELLS = 50_000
 _BATCH_MAX_EFFECT_DIM = 64
-#: exact recompute cadence of the batched path
-_BATCH_REFACTOR = 1000
 
 
 @dataclass(frozen=True)
@@ -134,90 +126,31 @@ class PolicySpec:
 
     # -- many runs at once ---------------------------------------------------------------
     def batch(self, environments, rngs):
-        """All ``environments`` (one per run) stepped in lockstep by one batched model.
+        """All ``environments`` (one per run) stepped in lockstep, or ``None``.
 
-        Returns a :class:`~mixedts.models.batched.BatchedLinearGaussianTS` for the kinds whose
-        posterior it computes exactly — MeTS, FactoredMeTS, HierTS and JointTS with Gaussian
-        rewards, LinTS, and LinUCB with a constant width — or ``None`` (the runs then go one
-        at a time). With effects, its Thompson draws transform the same standard normals
-        differently from the sequential policy (a Cholesky factor of the effect precision
-        instead of a square root of the covariance), so a run's actions differ from the
-        sequential policy's, with the same distribution; LinTS and LinUCB choose the same.
+        Builds run r's policy as the spec does (``self(environments[r], rngs[r])``, so from the
+        registered class's ``from_environment``) and steps the R policies together with
+        :meth:`LockstepPolicies.from_policies <mixedts.evaluation.lockstep.LockstepPolicies>`:
+        one :class:`~mixedts.models.batched.BatchedLinearGaussianModel` built from the
+        policies' models, their own rules and generators. ``None`` (the runs then go one at
+        a time) when the models or rules cannot be batched (GLM rewards, experts, context-free
+        arms, UCB widths that grow with the counts, …), with delayed feedback, or beyond the
+        size limits. A run's draws are those of its one-run policy, transformed the same way,
+        so it takes the same actions up to rounding (JointTS: the same posterior, drawn
+        through the effects rather than jointly, so the same law).
         """
-        from ..models.batched import BatchedLinearGaussianTS
-        from ..priors import MixedEffectPrior
+        from .lockstep import LockstepPolicies
 
-        o = dict(self.options)
         envs = list(environments)
-        if not envs or not self._batchable(envs[0], o):
+        if not envs or not self._batchable(envs[0]):
             return None
-        noise = [self._noise(env, o) for env in envs]
-        if self.kind in ("MeTS", "JointTS"):
-            priors = [prior_of(env, self.kind, o.get("structure")) for env in envs]
-            return BatchedLinearGaussianTS.from_priors(
-                priors, np.asarray(noise), rngs, refactor_every=_BATCH_REFACTOR)
-        if self.kind == "FactoredMeTS":
-            # eq. 43 uses the diagonal blocks of Σ_Ψ, whatever the off-diagonal ones
-            priors = [prior_of(env, self.kind, o.get("structure")) for env in envs]
-            L, d = priors[0].n_effects, priors[0].dim
-            eye = np.eye(L)[:, None, :, None]
-            return BatchedLinearGaussianTS.from_priors(
-                [MixedEffectPrior(p.effect_mean,
-                                  (eye * p.effect_cov_blocks()[:, :, None, :]).reshape(L * d,
-                                                                                      L * d),
-                                  p.mixing, p.action_cov) for p in priors],
-                np.asarray(noise), rngs, refactor_every=_BATCH_REFACTOR, factored=True)
-        if self.kind == "HierTS":
-            priors = [prior_of(env, self.kind, o.get("structure")) for env in envs]
-            means, covs, action_covs = zip(*(single_effect(p, o.get("effect_cov_scale", 1.0),
-                                                          o.get("action_cov", "conditional"))
-                                            for p in priors))
-            K, d = priors[0].n_actions, priors[0].dim
-            return BatchedLinearGaussianTS(
-                np.stack([np.broadcast_to(c, (K, d, d)) for c in action_covs]),
-                np.asarray(noise), rngs,
-                mixing=np.ones((len(envs), priors[0].n_actions, 1)),
-                effect_mean=np.stack(means)[:, None], effect_cov=np.stack(covs),
-                refactor_every=_BATCH_REFACTOR)
-        if self.kind == "LinTS":
-            means, covs = zip(*(independent_prior(env, o.get("prior"), o.get("prior_var", 1.0))
-                                for env in envs))
-            K, d = envs[0].n_actions, envs[0].dim
-            return BatchedLinearGaussianTS(
-                np.stack([np.broadcast_to(c, (K, d, d)) for c in covs]), np.asarray(noise),
-                rngs, action_mean=np.stack(means), refactor_every=_BATCH_REFACTOR)
-        # LinUCB: the same prior and width as LinUCB.from_environment, deterministic scores
-        built = [self(env, None) for env in envs]
-        K, d = envs[0].n_actions, envs[0].dim
-        return BatchedLinearGaussianTS(
-            np.stack([np.broadcast_to(p.model.prior_cov, (K, d, d)) for p in built]),
-            np.asarray(noise), rngs,
-            action_mean=np.stack([p.model.prior_mean for p in built]), rule="ucb",
-            alpha=np.array([p.rule.alpha for p in built]), refactor_every=_BATCH_REFACTOR)
+        policies = [self(env, rng) for env, rng in zip(envs, rngs)]
+        return LockstepPolicies.from_policies(policies, max_cells=_BATCH_MAX_CELLS,
+                                              max_effect_dim=_BATCH_MAX_EFFECT_DIM)
 
-    def _batchable(self, environment, o: dict) -> bool:
-        if int(getattr(environment, "feedback_delay", 1)) != 1:
+    def _batchable(self, environment) -> bool:
+        """What can be ruled out before any policy is built: the references, delayed
+        feedback and environments whose per-run arrays would be too large."""
+        if self.kind in REFERENCES or int(getattr(environment, "feedback_delay", 1)) != 1:
             return False
-        if self.kind in ("MeTS", "FactoredMeTS", "HierTS"):
-            if o.get("likelihood", "gaussian") != "gaussian":
-                return False
-            prior = prior_of(environment, self.kind, o.get("structure"))
-            # dense per-run arrays: keep them small (the sequential path is O(nnz) in memory)
-            return prior.n_actions * prior.dim**2 <= _BATCH_MAX_CELLS and \
-                prior.n_effects * prior.dim <= _BATCH_MAX_EFFECT_DIM and \
-                prior.n_actions * prior.n_effects <= _BATCH_MAX_CELLS
-        if self.kind == "JointTS":
-            prior = prior_of(environment, self.kind, o.get("structure"))
-            return prior.n_actions * prior.dim**2 <= _BATCH_MAX_CELLS
-        if self.kind == "LinTS":
-            if o.get("likelihood", "gaussian") != "gaussian":
-                return False
-            return environment.n_actions * environment.dim**2 <= _BATCH_MAX_CELLS
-        if self.kind == "LinUCB":
-            return o.get("width", "constant") == "constant" and \
-                environment.n_actions * environment.dim**2 <= _BATCH_MAX_CELLS
-        return False
-
-    @staticmethod
-    def _noise(environment, o: dict) -> float:
-        return noise_of(environment, o.get("noise_std"))
+        return environment.n_actions * environment.dim**2 <= _BATCH_MAX_CELLS

@@ -1,13 +1,13 @@
 """Models hold posteriors; they never choose actions."""
 
 from .base import Model
-from .batched import BatchedLinearGaussianTS
+from .batched import BatchedLinearGaussianModel
 from .independent import IndependentGaussianModel
 from .joint import JointGaussianModel
 from .mixed_effect import MixedEffectModel
 
 __all__ = [
-    "BatchedLinearGaussianTS",
+    "BatchedLinearGaussianModel",
     "IndependentGaussianModel",
     "JointGaussianModel",
     "MixedEffectModel",

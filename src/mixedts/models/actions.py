@@ -5,7 +5,9 @@ For every action i the conditional posterior given its prior mean ``c_i`` (the e
 
     θ_i | c_i ~ N(S_i (P0_i c_i + b_i), S_i),   S_i = (P0_i + G_i)⁻¹,
 
-with ``P0_i = Σ0_i⁻¹``, ``G_i = σ⁻² Σ x xᵀ`` and ``b_i = σ⁻² Σ y x`` (docs/math.md §1). Actions
+with ``P0_i = Σ0_i⁻¹``, ``G_i = σ⁻² Σ x xᵀ`` and ``b_i = σ⁻² Σ y x`` (docs/math.md §1). The
+formulas are those of :mod:`~mixedts.models.linear_gaussian` (shared with the many-runs
+engine); this class holds them for the observed actions only. Actions
 never observed have ``S_i = Σ0_i`` and ``b_i = 0``, so they share the prior's matrices: memory
 is O(observed actions · d²), which is what lets a catalogue of 10⁶ actions fit in memory.
 
@@ -19,6 +21,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..linalg import batched_quadratic, rowdot, stacked_matvec, sym_inv
+from .linear_gaussian import (
+    ROWS,
+    conditional_posterior,
+    conditional_scores,
+    effect_terms,
+    observe,
+    sufficient_statistics,
+)
 
 _SLOT_ARRAYS = ("actions", "counts", "G", "b", "S", "m")
 
@@ -37,7 +47,8 @@ class ActionStore:
     prior_mean : ndarray, shape (K, d), optional
         A fixed prior mean μ0_i per action (independent models). It enters as the prior part
         ``P0 μ0`` of ``b``, so that ``m = S b`` is the posterior mean. Mixed-effect models
-        leave it out: their prior mean is the effect mix, supplied at scoring time.
+        leave it out: their prior mean is the effect mix, supplied at scoring time. With a
+        prior mean there are no effects, so :meth:`propose` skips their terms (w, dpm: None).
     """
 
     def __init__(
@@ -158,30 +169,25 @@ class ActionStore:
         """
         slot = self.slot_of[a]
         if slot >= 0:
-            S, b, m, G = self.S[slot], self.b[slot], self.m[slot], self.G[slot]
+            S, b, G = self.S[slot], self.b[slot], self.G[slot]
             P0 = self.P0 if self.shared else self.P0s[slot]
         else:
             S = self.action_cov if self.shared else self.action_cov[a]
             P0 = self.P0 if self.shared else sym_inv(S)
             b = self.prior_b(np.array([a]))[0]
-            m = S @ b
             G = np.zeros((self.dim, self.dim))
-        s2 = self.noise_var
-        v = S @ x
-        c = s2 + x @ v
-        S_new = S - np.outer(v, v / c)
-        S_new = 0.5 * (S_new + S_new.T)
-        b_new = b + (y / s2) * x
-        m_new = S_new @ b_new
+        obs = observe(S, P0 if self.prior_mean is None else None, b, x, y, self.noise_var)
+        dG, db = sufficient_statistics(x, y, self.noise_var)
+        b_new = b + db
         return {
             "a": a,
-            "S": S_new,
+            "S": obs.S,
             "b": b_new,
-            "m": m_new,
-            "G": G + np.outer(x, x / s2),
+            "m": obs.S @ b_new,
+            "G": G + dG,
             "P0": P0,
-            "w": (P0 @ v) / np.sqrt(c),
-            "dpm": P0 @ (m_new - m),
+            "w": obs.w,
+            "dpm": obs.eta,
         }
 
     def commit(self, p: dict) -> int:
@@ -228,8 +234,7 @@ class ActionStore:
         ``dpm`` (u, d) = P0 (m_new − m_old). Nothing is mutated.
         """
         S_old, _, m_old, _, P0 = self.state_of(U) if old is None else old
-        S_new = sym_inv(P0 + G_new)
-        m_new = np.einsum("uij,uj->ui", S_new, b_new)
+        S_new, m_new = conditional_posterior(P0, G_new, b_new)
         dM = P0 @ (S_old - S_new) @ P0
         return {
             "U": U,
@@ -263,17 +268,14 @@ class ActionStore:
         n = self.n
         if n == 0:
             return
-        self.S[:n] = sym_inv(self.P0_slots(slice(0, n)) + self.G[:n])
-        self.m[:n] = np.einsum("nij,nj->ni", self.S[:n], self.b[:n])
+        self.S[:n], self.m[:n] = conditional_posterior(
+            self.P0_slots(slice(0, n)), self.G[:n], self.b[:n]
+        )
 
     def M_and_pm(self) -> tuple[np.ndarray, np.ndarray]:
         """M_i = P0 − P0 S_i P0 (n, d, d) and P0 m_i (n, d) for the observed slots."""
         n = self.n
-        P0 = self.P0_slots(slice(0, n))
-        M = P0 - P0 @ self.S[:n] @ P0
-        M = 0.5 * (M + np.swapaxes(M, -1, -2))
-        pm = np.einsum("nij,nj->ni", P0, self.m[:n])
-        return M, pm
+        return effect_terms(self.P0_slots(slice(0, n)), self.S[:n], self.m[:n])
 
     # ------------------------------------------------------------------ scores
     def prior_var(self, x: np.ndarray, n_actions: int) -> np.ndarray | float:
@@ -311,22 +313,13 @@ class ActionStore:
         mean, var : (n,)
         """
         n = self.n
-        if x.ndim == 1:
-            v = stacked_matvec(self.S[:n], x)
-            var = v @ x
-            xm = self.m[:n] @ x
-        else:
-            xo = x[self.actions[:n]]
-            v = stacked_matvec(self.S[:n], xo)
-            var = rowdot(v, xo)
-            xm = rowdot(self.m[:n], xo)
-        if prior_means is None:
-            return xm, var
-        q = v @ self.P0 if self.shared else stacked_matvec(self.P0s[:n], v)  # P0 S x
+        xo = x if x.ndim == 1 else x[self.actions[:n]]
         if isinstance(prior_means, tuple):
             mixing, effects = prior_means
             prior_means = mixing @ effects
-        return rowdot(q, prior_means) + xm, var
+        P0 = self.P0 if self.shared else self.P0s[:n]
+        return conditional_scores(self.S[:n], self.b[:n], xo, prior_means, P0, ROWS,
+                                  m=self.m[:n])
 
     # ------------------------------------------------------------------ persistence
     def state(self) -> dict[str, np.ndarray]:

@@ -1,37 +1,32 @@
-"""R independent linear-Gaussian bandit runs stepped in lockstep, batched over runs with numpy.
+"""R linear-Gaussian posteriors in stacked arrays: the one-run models with a leading runs axis.
 
-Experiments repeat every policy over many seeded runs. Stepping each run with its own Python
-``select``/``update`` costs a fixed ~0.5 ms of interpreter overhead per round and run, which
-dominates at small K, L, d. :class:`BatchedLinearGaussianTS` holds the posteriors of R runs
-(each its own problem instance: its own prior, noise and generator) in stacked arrays and
-advances all of them with one batched pass per call.
+Experiments repeat a policy over many seeded runs, and stepping each run's model in Python
+costs a fixed ~0.1 ms of interpreter overhead per round and run, which dominates at small K,
+L, d. :class:`BatchedLinearGaussianModel` holds the posteriors of R runs (each its own problem:
+its own prior, noise and refactor cadence) and advances all of them with one batched pass.
 
-Model of run r (docs/math.md §1, with an action-mean offset ``m``)::
+It is not a second copy of the algebra. Every formula is a function of
+:mod:`~mixedts.models.linear_gaussian` (the per-action conditional posteriors, the effect
+information of eq. 7 / eq. 43, the scores given the effects, the marginals of eq. 16) and the
+effect posterior is the square-root Gaussian of :mod:`~mixedts.models.gaussian` (draws
+Ψ = μ̄ + C z, Potter rank-one updates) — the calls ``MixedEffectModel`` and
+``IndependentGaussianModel`` make. What this class adds is storage: every action of every run
+is materialised densely and component-major (``COLUMNS``: (d, d, R, K), so that the per-round
+products run over the long R·K axis), the effect posterior is a stack (R, L·d, L·d) or
+(R, L, d, d) (factored), and the refactors are run by run.
 
-    Ψ_r ~ N(μ_Ψ[r], Σ_Ψ[r])                                  (L·d stacked; L may be 0)
-    θ_{r,i} | Ψ_r ~ N(m[r,i] + Γ_{r,i} Ψ_r, Σ0[r,i]),  Γ_{r,i} Ψ = Σ_l B[r,i,l] ψ_l
-    y = xᵀ θ_{r,a} + N(0, σ_r²)
+Like every model it never chooses: it offers the summaries of ``SCORE_DRAWS`` for all runs at
+once, each (R, K); :class:`mixedts.evaluation.lockstep.LockstepPolicies` applies the runs'
+decision rules. ``sample_scores(X, rngs)`` draws, per run r, ``rngs[r].standard_normal(L·d)``
+(when L > 0) then ``rngs[r].standard_normal(K)`` and transforms them as the one-run models do,
+and a run refactors after max(refactor_every, observed actions) updates as they do, so a run
+of a batch takes the actions of its one-run model up to rounding (a ``JointGaussianModel``'s
+exact posterior is held in this form too: the same law, drawn through the effects).
 
-State (per run): G_i = Σ x xᵀ/σ², g_i = Σ y x/σ², S_i = (P0_i + G_i)⁻¹ with P0_i = Σ0_i⁻¹,
-and the effect posterior in information form (Λ̄, h̄)::
+The model of run r (docs/math.md §1, with an action-mean offset ν)::
 
-    Λ̄ = Σ_Ψ⁻¹ + Σ_i (b_i b_iᵀ) ⊗ M_i,          M_i = P0_i − P0_i S_i P0_i  (= P0_i S_i G_i)
-    h̄ = Σ_Ψ⁻¹ μ_Ψ + Σ_i b_i ⊗ η_i,             η_i = P0_i S_i (g_i − G_i m_i)
-
-Derivation of the offset: integrating θ_i out of action i's likelihood gives, as a function
-of c = m_i + Γ_i Ψ, exp(−½ cᵀ M_i c + cᵀ P0_i S_i g_i); substituting c gives the precision
-Γ_iᵀ M_i Γ_i = (b_i b_iᵀ) ⊗ M_i and the linear term Γ_iᵀ (P0_i S_i g_i − M_i m_i), and
-M_i = P0_i S_i G_i turns the latter into b_i ⊗ P0_i S_i (g_i − G_i m_i). With m = 0 these are
-docs/math.md eq. 7. Given Ψ, θ_i ~ N(μ̃_i, S_i) with μ̃_i = S_i (P0_i (m_i + Γ_i Ψ) + g_i).
-
-One observation (x, y) of action a is a rank-one change (v = S_a x, c = σ² + xᵀ v)::
-
-    S_a ← S_a − v vᵀ / c
-    Λ̄  ← Λ̄ + u uᵀ,  u = b_a ⊗ w,  w = P0_a v / √c          (M_a gains w wᵀ exactly)
-    h̄  ← h̄ + b_a ⊗ w · e / √c,  e = y − xᵀ m_a − vᵀ (g_a − G_a m_a)
-
-(the last because S_a ρ_a, ρ = g − G m, moves by v e / c), so an update costs O(L²d² + d²)
-per run, and every ``refactor_every`` updates everything is recomputed from G and g.
+    Ψ_r ~ N(μ_Ψ[r], Σ_Ψ[r]),   θ_{r,i} | Ψ_r ~ N(ν[r,i] + Γ_{r,i} Ψ_r, Σ0[r,i]),
+    y = xᵀ θ_{r,a} + N(0, σ_r²),   Γ_{r,i} Ψ = Σ_l B[r,i,l] ψ_l   (L may be 0)
 """
 
 from __future__ import annotations
@@ -41,34 +36,30 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import (
-    ValidationError,
-    as_float_array,
-    check_actions,
-    check_int,
-    check_shape,
-    check_symmetric_psd,
+from .._validation import ValidationError, as_float_array, check_actions, check_shape
+from ..linalg import sym_inv
+from .base import SCORE_DRAWS
+from .batched_inputs import check_arguments, runs_of
+from .gaussian import BlockSqrtGaussian, SqrtGaussian
+from .linear_gaussian import (
+    COLUMNS,
+    conditional_mean,
+    conditional_posterior,
+    conditional_scores,
+    draw_scores,
+    effect_information,
+    effect_prior,
+    effect_score_var,
+    effect_terms,
+    marginal_cov,
+    mix_cov,
+    observe,
+    sufficient_statistics,
 )
 
-__all__ = ["BatchedLinearGaussianTS"]
-
-_RULES = ("thompson", "ucb")
+__all__ = ["BatchedContexts", "BatchedLinearGaussianModel"]
 
 
-def _sym(a: np.ndarray) -> np.ndarray:
-    """The symmetric part of a stack of square matrices (removes rounding asymmetry)."""
-    return 0.5 * (a + np.swapaxes(a, -1, -2))
-
-
-def _matvec(a: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Batched matrix-vector product: (..., n, m) @ (..., m) -> (..., n)."""
-    return np.matmul(a, x[..., None])[..., 0]
-
-
-# Per-action arrays are stored "component-major": (d, d, R, K) and (d, R, K) rather than
-# (R, K, d, d). With d of 2 to 10, numpy's loops over a length-d innermost axis are dominated by
-# per-element overhead; putting the long R·K axis innermost makes the per-round einsums 4-10x
-# faster at K = 100, d = 2.
 def _to_cm(a: np.ndarray, nvec: int) -> np.ndarray:
     """(R, K, *c) with ``nvec`` trailing component axes -> contiguous (*c, R, K), a copy."""
     return np.array(np.moveaxis(a, (0, 1), (nvec, nvec + 1)), order="C")
@@ -79,53 +70,46 @@ def _from_cm(a: np.ndarray, nvec: int) -> np.ndarray:
     return np.array(np.moveaxis(a, (nvec, nvec + 1), (0, 1)), order="C")
 
 
-def _mv(a: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Component-major matrix-vector products: (i, j, ...) , (j, ...) -> (i, ...)."""
-    return np.einsum("ij...,j...->i...", a, x)
+class BatchedContexts:
+    """One round's validated contexts of the R runs, component-major (d, R, K).
+
+    :meth:`BatchedLinearGaussianModel.contexts` makes them; every summary takes them in place
+    of raw contexts, so that a round's summaries validate and convert its contexts once.
+    """
+
+    __slots__ = ("columns",)
+
+    def __init__(self, columns: np.ndarray) -> None:
+        self.columns = columns
 
 
-def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Component-major dot products: (j, ...) , (j, ...) -> (...)."""
-    return np.einsum("j...,j...->...", x, y)
-
-
-class BatchedLinearGaussianTS:
-    """Thompson sampling (or LinUCB) for R independent runs of a mixed-effect linear bandit.
-
-    Every run has its own prior, noise level and generator; ``select`` and ``update`` advance
-    all runs at once with operations batched over runs (and actions). With ``mixing=None``
-    (L = 0) each action is an independent Bayesian linear regression (LinTS / LinUCB with a
-    Gaussian prior N(m_i, Σ0_i)).
+class BatchedLinearGaussianModel:
+    """The posteriors of R independent runs of a mixed-effect (or independent) linear bandit.
 
     Parameters
     ----------
     action_cov : ndarray, shape (R, K, d, d) or (R, d, d)
-        Σ0 per run and action, or one per run shared by its actions. Symmetric positive
-        definite.
+        Σ0 per run and action, or one per run shared by its actions (symmetric positive
+        definite). R is its leading axis.
     noise_std : float or ndarray, shape (R,)
         Reward noise σ_r (> 0).
-    rngs : sequence of R numpy.random.Generator
-        Run r draws its randomness from ``rngs[r]`` only, so a run's actions do not depend on
-        the other runs of the batch.
     mixing : ndarray, shape (R, K, L), optional
-        Dense mixing weights b_i of every run (None: no effects, L = 0).
+        Dense mixing weights b_i of every run (None: no effects, L = 0: each action is an
+        independent Bayesian linear regression, LinTS's model).
     effect_mean : ndarray, shape (R, L, d), optional
         μ_Ψ; required with ``mixing``.
-    effect_cov : ndarray, shape (R, L·d, L·d), optional
-        Σ_Ψ (full, effects stacked effect by effect); required with ``mixing``.
+    effect_cov : ndarray, shape (R, L·d, L·d) or (R, L, d, d), optional
+        Σ_Ψ, full (effects stacked effect by effect) or its diagonal blocks; required with
+        ``mixing``. Blocks mean a block-diagonal Σ_Ψ.
     action_mean : ndarray, shape (R, K, d), optional
-        Offset m of the action means (default 0).
-    rule : {"thompson", "ucb"}
-        Thompson sampling, or the upper confidence bound x_iᵀμ_i + alpha·sd (L = 0 only).
-    alpha : float or ndarray (R,), optional
-        UCB width (default 1.0), shared or one per run; only with ``rule="ucb"``.
+        The offset ν of the action means (default 0).
     factored : bool
-        meTS-Fa's mean-field effect posterior (docs/math.md §3, eq. 43): the effects are sampled
-        independently from the diagonal (d, d) blocks of Λ̄ and the matching blocks of h̄.
-        Needs a block-diagonal Σ_Ψ (eq. 43 uses the blocks of Σ_Ψ, not of its inverse).
-    refactor_every : int
-        Recompute the state exactly from the sufficient statistics after this many updates,
-        which bounds rounding drift (0: never).
+        meTS-Fa's effect posterior (docs/math.md §3, eq. 43): L independent blocks. Needs a
+        block-diagonal Σ_Ψ (given as blocks, or full with zero off-diagonal blocks).
+    refactor_every : int or ndarray of int, shape (R,)
+        Run r recomputes its state exactly from the sufficient statistics after
+        max(refactor_every[r], its observed actions) updates, as the one-run models do
+        (0: never).
     n_actions : int, optional
         K, needed only when no argument has a K axis (shared Σ0, no mixing, no action mean).
 
@@ -140,180 +124,69 @@ class BatchedLinearGaussianTS:
     --------
     >>> import numpy as np
     >>> R, K, L, d = 2, 4, 1, 2
-    >>> rngs = [np.random.default_rng(s) for s in range(R)]
-    >>> model = BatchedLinearGaussianTS(
-    ...     np.stack([np.eye(d)] * R), 0.5, rngs, mixing=np.ones((R, K, L)),
+    >>> model = BatchedLinearGaussianModel(
+    ...     np.stack([np.eye(d)] * R), 0.5, mixing=np.ones((R, K, L)),
     ...     effect_mean=np.zeros((R, L, d)), effect_cov=np.stack([np.eye(L * d)] * R))
     >>> X = np.ones((R, d))
-    >>> A = model.select(X)
-    >>> A.shape
-    (2,)
-    >>> model.update(X, A, np.array([1.0, 0.0]))
+    >>> rngs = [np.random.default_rng(s) for s in range(R)]
+    >>> model.sample_scores(X, rngs).shape
+    (2, 4)
+    >>> model.update(X, np.array([0, 3]), np.array([1.0, 0.0]))
     >>> [a.shape for a in model.action_posterior()]
     [(2, 4, 2), (2, 4, 2, 2)]
     """
+
+    draws = SCORE_DRAWS
 
     def __init__(
         self,
         action_cov: Any,
         noise_std: Any,
-        rngs: Sequence[np.random.Generator],
         *,
         mixing: Any = None,
         effect_mean: Any = None,
         effect_cov: Any = None,
         action_mean: Any = None,
-        rule: str = "thompson",
-        alpha: float | None = None,
-        refactor_every: int = 1000,
-        n_actions: int | None = None,
         factored: bool = False,
+        refactor_every: Any = 5000,
+        n_actions: int | None = None,
     ) -> None:
-        # the generators define the batch: R = len(rngs)
-        rngs = [rngs] if isinstance(rngs, np.random.Generator) else list(rngs)
-        if not rngs or not all(isinstance(g, np.random.Generator) for g in rngs):
-            raise ValidationError(
-                "rngs must be a non-empty sequence of numpy Generators (one per run)"
-            )
-        R = len(rngs)
-        acov = as_float_array(action_cov, "action_cov", ndim=(3, 4))
-        d = acov.shape[-1]
-        if acov.shape[0] != R or d < 1:
-            raise ValidationError(
-                f"action_cov must have shape ({R}, K, d, d) or ({R}, d, d) with d >= 1 "
-                f"(R = len(rngs) = {R}), got {acov.shape}"
-            )
-        check_symmetric_psd(acov, "action_cov")
-
-        # K: from whichever argument has an action axis; all of them must agree
-        sizes: dict[str, int] = {}
-        if acov.ndim == 4:
-            sizes["action_cov"] = acov.shape[1]
-        if mixing is not None:
-            mix = as_float_array(mixing, "mixing", ndim=3)
-            sizes["mixing"] = mix.shape[1]
-        if action_mean is not None:
-            am = as_float_array(action_mean, "action_mean", ndim=3)
-            sizes["action_mean"] = am.shape[1]
-        if n_actions is not None:
-            sizes["n_actions"] = check_int(n_actions, "n_actions", low=1)
-        if not sizes:
-            raise ValidationError(
-                "n_actions is required when no argument has an action axis "
-                "(shared action_cov, no mixing, no action_mean)"
-            )
-        K = next(iter(sizes.values()))
-        for name, k in sizes.items():
-            if k != K:
-                raise ValidationError(f"{name} has {k} actions, expected {K} ({sizes})")
-        if K < 1:
-            raise ValidationError("there must be at least one action")
-        if acov.ndim == 4:
-            check_shape(acov, (R, K, d, d), "action_cov")
-
-        noise = as_float_array(noise_std, "noise_std", ndim=(0, 1))
-        noise = np.broadcast_to(noise, (R,)) if noise.ndim == 0 else noise
-        check_shape(noise, (R,), "noise_std")
-        if np.any(noise <= 0):
-            raise ValidationError("noise_std must be positive")
-
-        if mixing is None:
-            if effect_mean is not None or effect_cov is not None:
-                raise ValidationError("effect_mean / effect_cov need mixing (None means L = 0)")
-            L = 0
-            mix = np.zeros((R, K, 0))
-            mu_psi = np.zeros((R, 0, d))
-            cov_psi = np.zeros((R, 0, 0))
-        else:
-            check_shape(mix, (R, K, None), "mixing")
-            L = mix.shape[2]
-            if effect_mean is None or effect_cov is None:
-                raise ValidationError("mixing needs effect_mean and effect_cov")
-            mu_psi = as_float_array(effect_mean, "effect_mean", ndim=3)
-            check_shape(mu_psi, (R, L, d), "effect_mean")
-            cov_psi = as_float_array(effect_cov, "effect_cov", ndim=3)
-            check_shape(cov_psi, (R, L * d, L * d), "effect_cov")
-            if L:
-                check_symmetric_psd(cov_psi, "effect_cov")
-        if action_mean is None:
-            am = np.zeros((R, K, d))
-        check_shape(am, (R, K, d), "action_mean")
-
-        if rule not in _RULES:
-            raise ValidationError(f"rule must be one of {_RULES}, got {rule!r}")
-        if rule == "ucb":
-            if L:
-                raise ValidationError(
-                    "rule='ucb' needs L = 0 (mixing=None): the UCB width of the mixed model "
-                    "is not implemented"
-                )
-            alpha = np.asarray(1.0 if alpha is None else alpha, dtype=np.float64)
-            if alpha.shape not in ((), (R,)) or not np.all(np.isfinite(alpha)) or \
-                    np.any(alpha < 0):
-                raise ValidationError(
-                    f"alpha must be a finite number >= 0 or one per run ({R},), got {alpha}")
-            # one width per run, as a column so that it broadcasts over the actions
-            alpha = np.broadcast_to(alpha, (R,))[:, None].copy()
-        elif alpha is not None:
-            raise ValidationError("alpha is the UCB width: pass it only with rule='ucb'")
-        self.refactor_every = check_int(refactor_every, "refactor_every", low=0)
-        self.factored = bool(factored)
-        # keeps the diagonal (d, d) blocks of an (Ld, Ld) matrix (the factored posterior)
-        self._block_mask = np.kron(np.eye(L), np.ones((d, d))) if L else np.zeros((0, 0))
-        if self.factored and L and np.any(cov_psi * (1.0 - self._block_mask) != 0.0):
-            raise ValidationError(
-                "effect_cov must be block-diagonal (one (d, d) block per effect) with "
-                "factored=True")
-
+        a = check_arguments(action_cov, noise_std, mixing, effect_mean, effect_cov, action_mean,
+                            bool(factored), refactor_every, n_actions)
+        R, K, L, d = a.acov.shape[0], a.acov.shape[1], a.mixing.shape[2], a.acov.shape[-1]
         self.n_runs, self.n_actions, self.dim, self.n_effects = R, K, d, L
-        self.rule = rule
-        self.alpha = alpha
-        self.rngs = rngs
-        self._noise_var = np.ascontiguousarray(noise, dtype=np.float64) ** 2
-        # constant prior terms, component-major (see _to_cm), read-only
-        acov = _sym(acov)
-        P0 = _sym(np.linalg.inv(acov))
-        if P0.ndim == 3:  # shared Σ0: materialised per action, einsum is slow on broadcasts
-            P0 = np.broadcast_to(P0[:, None], (R, K, d, d))
-        self._P0 = _to_cm(P0, 2)  # (d, d, R, K)
-        self._m = _to_cm(np.asarray(am), 1)  # (d, R, K)
-        self._Pm = _mv(self._P0, self._m)  # P0_i m_i, (d, R, K)
-        self._B = np.array(mix, order="C")  # (R, K, L), a copy: the caller's stays writeable
-        self._Bt = np.ascontiguousarray(np.swapaxes(mix, 1, 2))  # (R, L, K)
-        cov_psi = _sym(cov_psi)
-        self._prec0 = _sym(np.linalg.inv(cov_psi)) if L else cov_psi.copy()
-        self._h0 = _matvec(self._prec0, np.asarray(mu_psi).reshape(R, L * d))
-        for arr in (
-            self._P0,
-            self._m,
-            self._Pm,
-            self._B,
-            self._Bt,
-            self._prec0,
-            self._h0,
-            self._noise_var,
-        ):
+        self.factored = bool(factored) and L > 0
+        self._runs = np.arange(R)
+        self._noise_var = a.noise**2
+        self._every = a.every
+        # constant per-action terms, component-major (d, d, R, K) and (d, R, K), read-only
+        self._P0 = _to_cm(sym_inv(a.acov), 2)
+        self._offset = None if not np.any(a.offset) else _to_cm(a.offset, 1)
+        self._B = a.mixing  # (R, K, L)
+        self._Bt = np.ascontiguousarray(np.swapaxes(a.mixing, 1, 2))  # (R, L, K)
+        for arr in (self._P0, self._B, self._Bt, self._noise_var, self._every):
             arr.setflags(write=False)
-        # sufficient statistics G = Σ x xᵀ/σ², g = Σ y x/σ² (component-major) and derived state
+        # the state of an unobserved action is its prior: S = Σ0, G = 0, b = P0 ν
+        self._S = _to_cm(a.acov, 2)
         self._G = np.zeros((d, d, R, K))
-        self._g = np.zeros((d, R, K))
+        self._b = COLUMNS.mv(self._P0, _to_cm(a.offset, 1))
+        self._observed = np.zeros((R, K), dtype=bool)
+        self._since = np.zeros(R, dtype=np.int64)
         self.n_updates = 0
-        self._since_refactor = 0
-        self.refactor()
+        self.effects: SqrtGaussian | BlockSqrtGaussian | None = None
+        if L:
+            self._prec0, self._h0 = effect_prior(a.effect_mean, a.effect_cov, self.factored)
+            gaussian = BlockSqrtGaussian if self.factored else SqrtGaussian
+            self.effects = gaussian.from_precision(self._prec0, self._h0)
+        self._countdown = self._next_check()
 
-    # ------------------------------------------------------------------ construction helpers
+    # ------------------------------------------------------------------ construction
     @classmethod
-    def from_priors(
-        cls,
-        priors: Sequence[Any],
-        noise_std: Any,
-        rngs: Sequence[np.random.Generator],
-        **kwargs: Any,
-    ) -> BatchedLinearGaussianTS:
+    def from_priors(cls, priors: Sequence[Any], noise_std: Any, **kwargs: Any):
         """A batch whose run r has the :class:`~mixedts.MixedEffectPrior` ``priors[r]``.
 
         All priors must have the same K, L and d. ``kwargs`` go to the constructor
-        (``action_mean``, ``rule``, ``refactor_every``).
+        (``action_mean``, ``factored``, ``refactor_every``).
         """
         if not priors:
             raise ValidationError("priors must hold at least one MixedEffectPrior")
@@ -321,97 +194,121 @@ class BatchedLinearGaussianTS:
         if len(shapes) != 1:
             raise ValidationError(f"priors must share (K, L, d), got {sorted(shapes)}")
         K, _, d = shapes.pop()
-        covs = [np.asarray(p.action_cov) for p in priors]
-        if all(c.ndim == 2 for c in covs):
-            acov = np.stack(covs)
-        else:
-            acov = np.stack([np.broadcast_to(c, (K, d, d)) for c in covs])
         return cls(
-            acov,
+            np.stack([np.broadcast_to(np.asarray(p.action_cov), (K, d, d)) for p in priors]),
             noise_std,
-            rngs,
             mixing=np.stack([p.mixing.toarray() for p in priors]),
             effect_mean=np.stack([np.asarray(p.effect_mean) for p in priors]),
             effect_cov=np.stack([p.effect_cov_full() for p in priors]),
             **kwargs,
         )
 
-    # ------------------------------------------------------------------ exact recompute
-    def refactor(self) -> None:
-        """Recompute S, Λ̄ and h̄ exactly from the sufficient statistics G, g.
+    @classmethod
+    def from_models(cls, models: Sequence[Any], *, max_cells: int | None = None,
+                    max_effect_dim: int | None = None):
+        """The batch whose run r continues ``models[r]`` (its prior, noise, factored flag,
+        refactor cadence and data), or None when the models cannot be batched.
 
-        Cost O(R K (d³ + L² d²) + R (L d)²); bounds the drift of the rank-one updates.
+        Batchable: one type for all — :class:`~mixedts.models.MixedEffectModel` (Gaussian
+        rewards, exact or factored), :class:`~mixedts.models.JointGaussianModel` (the same
+        exact posterior) or :class:`~mixedts.models.IndependentGaussianModel` (Gaussian
+        rewards) — with one (K, L, d) and factored flag, K·d² and K·L at most ``max_cells``
+        and L·d at most ``max_effect_dim`` (dense per-run arrays).
         """
-        R, K, d, L = self.n_runs, self.n_actions, self.dim, self.n_effects
-        P0 = _from_cm(self._P0, 2)  # (R, K, d, d)
-        G = _from_cm(self._G, 2)
-        S = _sym(np.linalg.inv(P0 + G))
-        self._S = _to_cm(S, 2)
-        if L:
-            PS = P0 @ S
-            M = _sym(P0 - PS @ P0)  # (Σ0 + G⁻¹)⁻¹ without inverting G
-            rho = _from_cm(self._g - _mv(self._G, self._m), 1)  # g − G m, (R, K, d)
-            eta = _matvec(PS, rho)
-            # Σ_i (b_i b_iᵀ) ⊗ M_i as one batched (L², K) @ (K, d²) product per run
-            BB = (self._B[:, :, :, None] * self._B[:, :, None, :]).reshape(R, K, L * L)
-            data = np.swapaxes(BB, 1, 2) @ M.reshape(R, K, d * d)
-            data = data.reshape(R, L, L, d, d).transpose(0, 1, 3, 2, 4).reshape(R, L * d, L * d)
-            self._Lam = _sym(self._prec0 + data)
-            self._h = self._h0 + (self._Bt @ eta).reshape(R, L * d)
-        else:
-            self._Lam = np.zeros((R, 0, 0))
-            self._h = np.zeros((R, 0))
-        self._since_refactor = 0
+        runs = [runs_of(m) for m in models]
+        if not runs or any(r is None for r in runs):
+            return None
+        keys = {(r["kind"], r["factored"], r["acov"].shape, r["mixing"].shape) for r in runs}
+        if len(keys) != 1:
+            return None
+        (K, L), d = runs[0]["mixing"].shape, runs[0]["acov"].shape[-1]
+        if max_cells is not None and max(K * d * d, K * L) > max_cells:
+            return None
+        if max_effect_dim is not None and L * d > max_effect_dim:
+            return None
+
+        def stack(key):
+            return np.stack([r[key] for r in runs])
+
+        model = cls(stack("acov"), stack("noise"), mixing=stack("mixing") if L else None,
+                    effect_mean=stack("effect_mean") if L else None,
+                    effect_cov=stack("effect_cov") if L else None,
+                    action_mean=stack("offset"), factored=runs[0]["factored"],
+                    refactor_every=stack("every"), n_actions=K)
+        if any(r["observed"].any() for r in runs):
+            model._G[...] = _to_cm(stack("G"), 2)
+            model._b += _to_cm(stack("db"), 1)
+            model._observed[...] = stack("observed")
+            model.refactor()
+            model._since[...] = stack("since")  # each run keeps its model's cadence
+            model._countdown = model._next_check()
+        return model
+
+    # ------------------------------------------------------------------ exact recompute
+    def refactor(self, runs: Any = None) -> None:
+        """Recompute S and the effect posterior of ``runs`` (default all) exactly from the
+        sufficient statistics, as the one-run models' ``refactor`` does (observed actions
+        only; unobserved ones stay at their prior)."""
+        idx = slice(None) if runs is None else np.asarray(runs)
+        P0 = _from_cm(self._P0[:, :, idx], 2)  # (r, K, d, d)
+        S, m = conditional_posterior(P0, _from_cm(self._G[:, :, idx], 2),
+                                     _from_cm(self._b[:, idx], 1))
+        seen = self._observed[idx][..., None]
+        S = np.where(seen[..., None], S, _from_cm(self._S[:, :, idx], 2))
+        self._S[:, :, idx] = _to_cm(S, 2)
+        if self.effects is not None:  # unobserved actions: no terms (M = 0, η = 0)
+            offset = None if self._offset is None else _from_cm(self._offset[:, idx], 1)
+            M, eta = effect_terms(P0, S, m, offset)
+            prec, h = effect_information(self._prec0[idx], self._h0[idx], M * seen[..., None],
+                                         eta * seen, self._B[idx], self.factored)
+            fresh = type(self.effects).from_precision(prec, h)
+            for name in ("C", "h", "mean"):
+                getattr(self.effects, name)[idx] = getattr(fresh, name)
+        self._since[idx] = 0
+
+    def _next_check(self) -> int:
+        """Updates until a run may be due for a refactor (a lower bound: the thresholds only
+        grow), so that the per-update check is one integer decrement."""
+        live = self._every > 0
+        if not live.any():
+            return np.iinfo(np.int64).max
+        due = np.maximum(self._every, self._observed.sum(axis=1)) - self._since
+        return max(1, int(due[live].min()))
+
+    def _maybe_refactor(self) -> None:
+        due = (self._every > 0) & (
+            self._since >= np.maximum(self._every, self._observed.sum(axis=1)))
+        if due.any():
+            self.refactor(np.flatnonzero(due))
+        self._countdown = self._next_check()
 
     # ------------------------------------------------------------------ posteriors
-    def _effect_root(self) -> tuple[np.ndarray, np.ndarray]:
-        """(W, W h̄) with W = chol(Λ̄)⁻¹, so Σ̄ = Wᵀ W and μ̄ = Wᵀ (W h̄); (R, Ld, Ld), (R, Ld)."""
-        Lam = self._Lam * self._block_mask if self.factored else self._Lam
-        W = np.linalg.inv(np.linalg.cholesky(Lam))
-        return W, _matvec(W, self._h)
-
     def effect_posterior(self) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior of the effects Ψ of every run.
-
-        Returns
-        -------
-        mean : ndarray, shape (R, L, d)
-            μ̄ = Λ̄⁻¹ h̄.
-        cov : ndarray, shape (R, L·d, L·d)
-            Σ̄ = Λ̄⁻¹.
-        """
+        """Posterior of the effects Ψ of every run: mean (R, L, d), covariance (R, L·d, L·d)
+        (block diagonal when factored)."""
         R, L, d = self.n_runs, self.n_effects, self.dim
         if not L:
             return np.zeros((R, 0, d)), np.zeros((R, 0, 0))
-        W, Wh = self._effect_root()
-        Wt = np.swapaxes(W, 1, 2)
-        return _matvec(Wt, Wh).reshape(R, L, d), _sym(Wt @ W)
+        mean = self.effects.mean.reshape(R, L, d).copy()
+        if not self.factored:
+            return mean, self.effects.cov()
+        cov = np.zeros((R, L, d, L, d))
+        cov[:, np.arange(L), :, np.arange(L), :] = np.moveaxis(self.effects.cov(), 1, 0)
+        return mean, cov.reshape(R, L * d, L * d)
 
     def action_posterior(self) -> tuple[np.ndarray, np.ndarray]:
-        """Marginal posterior of every θ_i (Ψ integrated out, docs/math.md eq. 16).
+        """Marginal posterior of every θ_i (Ψ integrated out, docs/math.md eq. 16): mean
+        (R, K, d) and covariance (R, K, d, d)."""
+        S = _from_cm(self._S, 2)
+        m = np.matmul(S, _from_cm(self._b, 1)[..., None])[..., 0]  # m = S b
+        if self.effects is None:
+            return m, S
+        P0 = _from_cm(self._P0, 2)
+        mix_mean = self._B @ self.effects.mean.reshape(self.n_runs, self.n_effects, self.dim)
+        T = mix_cov(self._B, self.effects.operand(), self.factored)
+        return conditional_mean(S, P0, m, mix_mean), marginal_cov(S, P0, T)
 
-        Returns
-        -------
-        mean : ndarray, shape (R, K, d)
-            S_i (P0_i (m_i + Γ_i μ̄) + g_i).
-        cov : ndarray, shape (R, K, d, d)
-            S_i + S_i P0_i Γ_i Σ̄ Γ_iᵀ P0_i S_i.
-        """
-        R, K, d, L = self.n_runs, self.n_actions, self.dim, self.n_effects
-        mu, cov = self.effect_posterior()
-        S, P0 = _from_cm(self._S, 2), _from_cm(self._P0, 2)
-        c = _from_cm(self._m, 1) + self._B @ mu  # m_i + Γ_i μ̄, (R, K, d)
-        mean = _matvec(S, _matvec(P0, c) + _from_cm(self._g, 1))
-        if not L:
-            return mean, S
-        # Γ_i Σ̄ Γ_iᵀ = Σ_{l,l'} b_il b_il' Σ̄_{ll'}: (K, L²) @ (L², d²) per run
-        BB = (self._B[:, :, :, None] * self._B[:, :, None, :]).reshape(R, K, L * L)
-        blocks = cov.reshape(R, L, d, L, d).transpose(0, 1, 3, 2, 4).reshape(R, L * L, d * d)
-        T = (BB @ blocks).reshape(R, K, d, d)
-        SP = S @ P0
-        return mean, _sym(S + SP @ T @ np.swapaxes(SP, -1, -2))
-
-    # ------------------------------------------------------------------ decisions
+    # ------------------------------------------------------------------ summaries
     def _check_X(self, X: Any, name: str = "X") -> np.ndarray:
         """Contexts (R, d) shared by the actions or (R, K, d) one per action."""
         X = as_float_array(X, name, ndim=(2, 3))
@@ -419,86 +316,71 @@ class BatchedLinearGaussianTS:
         check_shape(X, (R, d) if X.ndim == 2 else (R, K, d), name)
         return X
 
-    def scores(self, X: Any) -> np.ndarray:
-        """The score of every action of every run; :meth:`select` is its argmax.
-
-        Thompson: one posterior draw of x_iᵀθ_i per action (consumes the generators exactly as
-        :meth:`select` does). UCB: x_iᵀμ_i + alpha·sqrt(x_iᵀ S_i x_i), no randomness.
-
-        Parameters
-        ----------
-        X : ndarray, shape (R, d) or (R, K, d)
-            One context per run shared by its actions, or one per action.
-
-        Returns
-        -------
-        ndarray, shape (R, K)
-        """
+    def contexts(self, X: Any) -> BatchedContexts:
+        """Validated contexts, (R, d) shared by each run's actions or (R, K, d) one per action,
+        for the summaries of one round (a contiguous (d, R, K) array: einsum is several times
+        slower on strided or broadcast views)."""
+        if isinstance(X, BatchedContexts):
+            return X
         X = self._check_X(X)
-        R, K, d, L = self.n_runs, self.n_actions, self.dim, self.n_effects
-        # contiguous (d, R, K): einsum is several times slower on strided or broadcast views
-        Xc = np.empty((d, R, K))
-        Xc[...] = X.T[:, :, None] if X.ndim == 2 else np.moveaxis(X, 2, 0)
-        Sx = _mv(self._S, Xc)  # S_i x_i, (d, R, K)
-        sd = np.sqrt(np.maximum(_dot(Xc, Sx), 0.0))  # sd of x_iᵀθ_i given Ψ, (R, K)
-        lin = self._Pm + self._g  # P0_i m_i + g_i; S symmetric: x_iᵀ S_i lin = (S_i x_i)ᵀ lin
-        if self.rule == "ucb":
-            return _dot(Sx, lin) + self.alpha * sd
-        # the only loop over runs: each run draws from its own generator, in a fixed order
+        Xc = np.empty((self.dim, self.n_runs, self.n_actions))
+        Xc[...] = X.T[:, :, None] if X.ndim == 2 else X.transpose(2, 0, 1)
+        return BatchedContexts(Xc)
+
+    def _scores_given(self, Xc: np.ndarray, psi: np.ndarray | None, var: bool = True):
+        """Mean and variance (R, K) of every score given the effects ``psi`` (R, L, d)."""
+        mix = None
+        if psi is not None:  # Γ_i Ψ = Σ_l b_il ψ_l, component-major (d, R, K)
+            mix = np.ascontiguousarray(np.swapaxes(np.swapaxes(psi, 1, 2) @ self._Bt, 0, 1))
+        return conditional_scores(self._S, self._b, Xc, mix, self._P0, COLUMNS, var=var)
+
+    def sample_scores(self, X: Any, rngs: Sequence[np.random.Generator]) -> np.ndarray:
+        """One posterior draw of every score x_iᵀθ_i of every run, (R, K).
+
+        ``X`` (R, d), (R, K, d) or :meth:`contexts`; run r draws
+        ``rngs[r].standard_normal(L·d)`` (when L > 0) then ``rngs[r].standard_normal(K)``:
+        Ψ = μ̄ + C z, then x_iᵀθ_i | Ψ (docs/math.md §2).
+        """
+        Xc = self.contexts(X).columns
+        R, K, L, d = self.n_runs, self.n_actions, self.n_effects, self.dim
+        if len(rngs) != R:
+            raise ValidationError(f"rngs must hold one generator per run ({R}), got {len(rngs)}")
         eps = np.empty((R, K))
         z = np.empty((R, L * d))
-        for gen, z_r, eps_r in zip(self.rngs, z, eps):
+        # the only loop over runs: each run draws from its own generator, in a fixed order
+        for gen, z_r, eps_r in zip(rngs, z, eps):
             if L:
                 gen.standard_normal(out=z_r)  # = gen.standard_normal(L * d), written in place
             gen.standard_normal(out=eps_r)  # = gen.standard_normal(K)
+        psi = None
         if L:
-            # Ψ = μ̄ + Wᵀ z = Wᵀ (W h̄ + z) has covariance Wᵀ W = Λ̄⁻¹
-            W, Wh = self._effect_root()
-            psi = _matvec(np.swapaxes(W, 1, 2), Wh + z).reshape(R, L, d)
-            gamma_psi = np.matmul(np.swapaxes(psi, 1, 2), self._Bt)  # Γ_i Ψ, (R, d, K)
-            lin = lin + _mv(self._P0, np.ascontiguousarray(np.swapaxes(gamma_psi, 0, 1)))
-        return _dot(Sx, lin) + sd * eps  # x_iᵀ μ̃_i(Ψ) + sd · ε
+            psi = self.effects.draw(z.reshape(R, L, d) if self.factored else z).reshape(R, L, d)
+        mean, var = self._scores_given(Xc, psi)
+        return draw_scores(mean, var, eps)
 
-    def select(self, X: Any) -> np.ndarray:
-        """Choose one action per run.
+    def mean_scores(self, X: Any) -> np.ndarray:
+        """Posterior mean of every score x_iᵀθ_i, (R, K)."""
+        psi = None if self.effects is None else self.effects.mean.reshape(
+            self.n_runs, self.n_effects, self.dim)
+        return self._scores_given(self.contexts(X).columns, psi, var=False)[0]
 
-        Parameters
-        ----------
-        X : ndarray, shape (R, d) or (R, K, d)
-            One context per run shared by its actions, or one per action.
-
-        Returns
-        -------
-        ndarray of int, shape (R,)
-            argmax of :meth:`scores`. Thompson draws, per run r,
-            ``rngs[r].standard_normal(L*d)`` (when L > 0) then ``rngs[r].standard_normal(K)``
-            (ties have probability 0: the lowest index). UCB scores are deterministic and tie
-            in the first rounds: a tied run draws ``rngs[r].integers(n_ties)``, as the
-            one-run policies do.
-        """
-        scores = self.scores(X)
-        best = np.argmax(scores, axis=1)
-        if self.rule == "ucb":
-            top = scores == scores[np.arange(self.n_runs), best][:, None]
-            # a loop over the tied runs only (the first rounds, or identical actions)
-            for r in np.flatnonzero(top.sum(axis=1) > 1):
-                ties = np.flatnonzero(top[r])
-                best[r] = ties[self.rngs[r].integers(len(ties))]
-        return best
+    def score_std(self, X: Any) -> np.ndarray:
+        """Marginal posterior standard deviation of every score, (R, K) (docs/math.md eq. 16:
+        x_iᵀ S_i x_i plus the effects' share)."""
+        Xc = self.contexts(X).columns
+        var = conditional_scores(self._S, self._b, Xc, layout=COLUMNS, mean=False)[1]
+        if self.effects is not None:
+            q = _from_cm(COLUMNS.mv(self._P0, COLUMNS.mv(self._S, Xc)), 1)  # P0 S x, (R, K, d)
+            var = var + effect_score_var(q, self._B, self.effects.operand(), self.factored)
+        return np.sqrt(var)
 
     # ------------------------------------------------------------------ feedback
     def update(self, X: Any, A: Any, Y: Any) -> None:
         """Condition run r on reward ``Y[r]`` of action ``A[r]`` in context ``X[r]``.
 
-        Parameters
-        ----------
-        X : ndarray, shape (R, d) or (R, K, d)
-            The context of the played action, or every action's context (``X[r, A[r]]`` is
-            used).
-        A : ndarray of int, shape (R,)
-        Y : ndarray, shape (R,)
-
-        Invalid input raises :class:`~mixedts.ValidationError` before any state changes.
+        ``X`` (R, d) the played contexts or (R, K, d) every action's (``X[r, A[r]]`` is used),
+        ``A`` (R,) int, ``Y`` (R,). Invalid input raises :class:`~mixedts.ValidationError`
+        before any state changes.
         """
         X = self._check_X(X)
         A = check_actions(A, self.n_actions, "A")
@@ -506,34 +388,35 @@ class BatchedLinearGaussianTS:
         Y = as_float_array(Y, "Y", ndim=1)
         check_shape(Y, (self.n_runs,), "Y")
         R, L, d = self.n_runs, self.n_effects, self.dim
-        r = np.arange(R)
-        x = (X if X.ndim == 2 else X[r, A]).T  # (d, R): component-major like the state
-        s2 = self._noise_var
-        # the touched action of every run, (d, d, R) and (d, R)
-        S_a, P0_a, m_a = self._S[:, :, r, A], self._P0[:, :, r, A], self._m[:, r, A]
-        G_a, g_a = self._G[:, :, r, A], self._g[:, r, A]
-        v = _mv(S_a, x)  # S_a x
-        c = s2 + _dot(x, v)  # σ² + xᵀ S_a x > 0
-        if L:
-            root_c = np.sqrt(c)
-            w = (_mv(P0_a, v) / root_c).T  # M_a gains w wᵀ, (R, d)
-            rho = g_a - _mv(G_a, m_a)  # g − G m before this observation
-            e = Y - _dot(x, m_a) - _dot(v, rho)  # S_a ρ_a moves by v e / c
-            b_a = self._B[r, A]  # (R, L)
-            u = (b_a[:, :, None] * w[:, None, :]).reshape(R, L * d)
-            dh = (b_a[:, :, None] * (w * (e / root_c)[:, None])[:, None, :]).reshape(R, L * d)
-            self._Lam += u[:, :, None] * u[:, None, :]
-            self._h += dh
-        self._S[:, :, r, A] = S_a - v[:, None] * v[None, :] / c
-        self._G[:, :, r, A] = G_a + x[:, None] * x[None, :] / s2
-        self._g[:, r, A] = g_a + x * (Y / s2)
+        r = self._runs
+        # the played action of every run, component-major: (d, d, R) and (d, R)
+        x = np.ascontiguousarray((X if X.ndim == 2 else X[r, A]).T)
+        P0_a = self._P0[:, :, r, A] if L else None
+        b_a = self._b[:, r, A]
+        obs = observe(self._S[:, :, r, A], P0_a, b_a, x, Y, self._noise_var, COLUMNS)
+        dG, db = sufficient_statistics(x, Y, self._noise_var, COLUMNS)
+        proposal = None
+        if L:  # the effect precision gains u uᵀ, u = b_a ⊗ w, and h̄ gains b_a ⊗ P0 (m' − m)
+            mix_a = self._B[r, A][:, :, None]  # (R, L, 1)
+            u, dh = mix_a * obs.w.T[:, None, :], mix_a * obs.eta.T[:, None, :]
+            if not self.factored:
+                u, dh = u.reshape(R, L * d), dh.reshape(R, L * d)
+            proposal = self.effects.proposed_rank_one(None, u, dh)
+        # commit: nothing below can fail on valid input
+        self._S[:, :, r, A] = obs.S
+        self._G[:, :, r, A] += dG
+        self._b[:, r, A] = b_a + db
+        self._observed[r, A] = True
+        if proposal is not None:
+            self.effects.commit(*proposal)
         self.n_updates += 1
-        self._since_refactor += 1
-        if self.refactor_every and self._since_refactor >= self.refactor_every:
-            self.refactor()
+        self._since += 1
+        self._countdown -= 1
+        if self._countdown <= 0:
+            self._maybe_refactor()
 
     def __repr__(self) -> str:
         return (
-            f"BatchedLinearGaussianTS(n_runs={self.n_runs}, n_actions={self.n_actions}, "
-            f"n_effects={self.n_effects}, dim={self.dim}, rule={self.rule!r})"
+            f"BatchedLinearGaussianModel(n_runs={self.n_runs}, n_actions={self.n_actions}, "
+            f"n_effects={self.n_effects}, dim={self.dim}, factored={self.factored})"
         )

@@ -3,13 +3,24 @@
 Used for the effect posterior of meTS (one joint Gaussian over the L·d stacked effects, or L
 independent d-dimensional blocks for the factored variant) and for the exact joint posterior of
 JointTS over all K·d action parameters.
+
+Both classes also hold a stack of independent Gaussians along leading axes (``C`` (…, n, n)):
+the many-runs engine keeps one per run and calls the same :meth:`draw` and
+:meth:`proposed_rank_one` as the one-run models (with ``rows``/``blocks`` None: dense updates).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..linalg import sqrt_from_precision, sqrt_lowrank_update, sqrt_rank_one_update
+from ..linalg import matvec, sqrt_from_precision, sqrt_lowrank_update, sqrt_rank_one_update
+
+
+def _info_mean(C: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """μ = C Cᵀ h for a square root C (…, n, n) and h (…, n)."""
+    if C.ndim == 2:
+        return C @ (C.T @ h)
+    return matvec(C, matvec(np.swapaxes(C, -1, -2), h))
 
 
 class SqrtGaussian:
@@ -17,16 +28,16 @@ class SqrtGaussian:
 
     Parameters
     ----------
-    C : ndarray, shape (n, n)
-        A square root of the covariance.
-    h : ndarray, shape (n,)
+    C : ndarray, shape (n, n) or (…, n, n)
+        A square root of the covariance (a stack: one Gaussian per leading index).
+    h : ndarray, shape (n,) or (…, n)
         Information vector Σ⁻¹ μ.
     """
 
     def __init__(self, C: np.ndarray, h: np.ndarray) -> None:
         self.C = np.ascontiguousarray(C, dtype=np.float64)
         self.h = np.array(h, dtype=np.float64)
-        self.mean = self.C @ (self.C.T @ self.h)
+        self.mean = _info_mean(self.C, self.h)
 
     @classmethod
     def from_precision(cls, precision: np.ndarray, h: np.ndarray) -> SqrtGaussian:
@@ -35,16 +46,25 @@ class SqrtGaussian:
 
     @property
     def size(self) -> int:
-        return int(self.h.shape[0])
+        return int(self.h.shape[-1])
 
     def cov(self) -> np.ndarray:
-        """Covariance Σ = C Cᵀ, shape (n, n)."""
-        return self.C @ self.C.T
+        """Covariance Σ = C Cᵀ, shape (…, n, n)."""
+        return self.C @ np.swapaxes(self.C, -1, -2)
+
+    def draw(self, z: np.ndarray) -> np.ndarray:
+        """The draw μ + C z from standard normals ``z`` (…, n)."""
+        return self.mean + (self.C @ z if self.C.ndim == 2 else matvec(self.C, z))
+
+    def operand(self) -> np.ndarray:
+        """Σ as :mod:`~mixedts.models.linear_gaussian` takes it (``mix_cov``,
+        ``effect_score_var``): the square root C, (…, n, n)."""
+        return self.C
 
     def sample(self, rng: np.random.Generator, n: int | None = None) -> np.ndarray:
-        """Draw ``(n_draws, n)`` (or ``(n,)`` when ``n`` is None) from the Gaussian."""
+        """Draw ``(n_draws, n)`` (or ``(n,)`` when ``n`` is None) from the Gaussian (one)."""
         if n is None:
-            return self.mean + self.C @ rng.standard_normal(self.size)
+            return self.draw(rng.standard_normal(self.size))
         return self.mean + rng.standard_normal((n, self.size)) @ self.C.T
 
     def std_along(self, G: np.ndarray) -> np.ndarray:
@@ -58,15 +78,18 @@ class SqrtGaussian:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """State after the precision gains ``u uᵀ`` and ``h`` gains ``dh``; nothing is mutated.
 
-        ``u`` and ``dh`` are given only on ``rows`` (their non-zero support), shape (m,).
-        Cost O(n·m + n²).
+        ``u`` and ``dh`` are given only on ``rows`` (their non-zero support), shape (m,); with
+        ``rows=None`` on every coordinate, (…, n) (a stack). Cost O(n·m + n²) per Gaussian.
         """
-        z = self.C[rows].T @ u
+        if rows is None:
+            z = matvec(np.swapaxes(self.C, -1, -2), u)
+            h_new = self.h + dh
+        else:
+            z = self.C[rows].T @ u
+            h_new = self.h.copy()
+            h_new[rows] += dh
         C_new = sqrt_rank_one_update(self.C, z)
-        h_new = self.h.copy()
-        h_new[rows] += dh
-        mean_new = C_new @ (C_new.T @ h_new)
-        return C_new, h_new, mean_new
+        return C_new, h_new, _info_mean(C_new, h_new)
 
     def proposed_lowrank(
         self, W: np.ndarray, dh: np.ndarray, signs: np.ndarray | None = None
@@ -77,8 +100,7 @@ class SqrtGaussian:
         """
         C_new = sqrt_lowrank_update(self.C, self.C.T @ W, signs)
         h_new = self.h + dh
-        mean_new = C_new @ (C_new.T @ h_new)
-        return C_new, h_new, mean_new
+        return C_new, h_new, _info_mean(C_new, h_new)
 
     def commit(self, C: np.ndarray, h: np.ndarray, mean: np.ndarray) -> None:
         self.C, self.h, self.mean = C, h, mean
@@ -87,7 +109,7 @@ class SqrtGaussian:
 class BlockSqrtGaussian:
     """L independent d-dimensional Gaussians (the factored effect posterior of meTS-Fa).
 
-    Attributes are stacks: ``C`` (L, d, d), ``h`` (L, d), ``mean`` (L, d).
+    Attributes are stacks: ``C`` (…, L, d, d), ``h`` (…, L, d), ``mean`` (…, L, d).
     """
 
     def __init__(self, C: np.ndarray, h: np.ndarray) -> None:
@@ -97,21 +119,30 @@ class BlockSqrtGaussian:
 
     @staticmethod
     def _mean(C: np.ndarray, h: np.ndarray) -> np.ndarray:
-        return np.einsum("lij,lj->li", C, np.einsum("lji,lj->li", C, h))
+        return np.einsum("...lij,...lj->...li", C, np.einsum("...lji,...lj->...li", C, h))
 
     @classmethod
     def from_precision(cls, precision: np.ndarray, h: np.ndarray) -> BlockSqrtGaussian:
         return cls(sqrt_from_precision(precision), h)
 
     def cov(self) -> np.ndarray:
-        """Block covariances, shape (L, d, d)."""
+        """Block covariances, shape (…, L, d, d)."""
         return self.C @ np.swapaxes(self.C, -1, -2)
 
+    def draw(self, z: np.ndarray) -> np.ndarray:
+        """The draw μ_l + C_l z_l of every block from standard normals ``z`` (…, L, d)."""
+        return self.mean + np.einsum("...lij,...lj->...li", self.C, z)
+
+    def operand(self) -> np.ndarray:
+        """Σ as :mod:`~mixedts.models.linear_gaussian` takes it (factored): the block
+        covariances, (…, L, d, d)."""
+        return self.cov()
+
     def sample(self, rng: np.random.Generator, n: int | None = None) -> np.ndarray:
-        """Draws of shape (L, d), or (n, L, d)."""
+        """Draws of shape (L, d), or (n, L, d) (one stack of blocks)."""
         L, d = self.h.shape
         if n is None:
-            return self.mean + np.einsum("lij,lj->li", self.C, rng.standard_normal((L, d)))
+            return self.draw(rng.standard_normal((L, d)))
         z = rng.standard_normal((n, L, d))
         return self.mean + np.einsum("lij,nlj->nli", self.C, z)
 
@@ -120,8 +151,14 @@ class BlockSqrtGaussian:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each block ``blocks[j]`` gains precision ``u[j] u[j]ᵀ`` and ``h`` gains ``dh[j]``.
 
-        ``blocks`` (m,) distinct block indices, ``u`` and ``dh`` (m, d). Cost O(m·d²).
+        ``blocks`` (m,) distinct block indices, ``u`` and ``dh`` (m, d); with ``blocks=None``
+        every block, ``u`` and ``dh`` (…, L, d) (a stack). Cost O(m·d²) per stack.
         """
+        if blocks is None:
+            z = np.einsum("...mji,...mj->...mi", self.C, u)
+            C_new = sqrt_rank_one_update(self.C, z)
+            h_new = self.h + dh
+            return C_new, h_new, self._mean(C_new, h_new)
         Cb = self.C[blocks]
         z = np.einsum("mji,mj->mi", Cb, u)
         C_new = self.C.copy()

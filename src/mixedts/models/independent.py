@@ -1,4 +1,8 @@
-"""Independent per-action Gaussian posteriors (LinTS, LinUCB): structure ignored."""
+"""Independent per-action Gaussian posteriors (LinTS, LinUCB): structure ignored.
+
+The formulas are those of :mod:`~mixedts.models.linear_gaussian` with L = 0 and the prior mean
+inside b (b_i = P0_i μ0_i + Σ y x/σ²), held by an :class:`~mixedts.models.actions.ActionStore`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from ..likelihoods import Gaussian, Likelihood
 from .actions import ActionStore
 from .base import SCORE_DRAWS, Draw, register_model
 from .laplace import LaplaceFitter
+from .linear_gaussian import draw_scores
 from .mixed_effect import glm_from_config
 
 
@@ -79,7 +84,7 @@ class IndependentGaussianModel:
 
     def sample_scores(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         mean, var = self._scores(x)
-        return mean + np.sqrt(var) * rng.standard_normal(self.n_actions)
+        return draw_scores(mean, var, rng.standard_normal(self.n_actions))
 
     def mean_scores(self, x: np.ndarray) -> np.ndarray:
         return self._scores(x)[0]

@@ -16,6 +16,7 @@ from ..linalg import sym_inv
 from ..priors import MixedEffectPrior
 from .base import SCORE_DRAWS, register_model
 from .gaussian import SqrtGaussian
+from .linear_gaussian import sufficient_statistics
 from .mixed_effect import prior_arrays, prior_from_arrays
 
 
@@ -99,11 +100,11 @@ class JointGaussianModel:
     # ------------------------------------------------------------------ updates
     def update(self, x: np.ndarray, a: int, y: float, rng=None) -> None:
         d, s = self.dim, self.noise_std
+        dG, db = sufficient_statistics(x, y, s**2)
         rows = a * d + np.arange(d)
-        proposal = self.gauss.proposed_rank_one(rows, x / s, (y / s**2) * x)
-        self.gauss.commit(*proposal)
-        self.G[a] += np.outer(x, x) / s**2
-        self.b[a] += (y / s**2) * x
+        self.gauss.commit(*self.gauss.proposed_rank_one(rows, x / s, db))
+        self.G[a] += dG
+        self.b[a] += db
         self.n_updates += 1
         self._since_refactor += 1
         if self.refactor_every and self._since_refactor >= self.refactor_every:
@@ -113,14 +114,15 @@ class JointGaussianModel:
         if len(A) == 0:
             return
         K, d, s = self.n_actions, self.dim, self.noise_std
-        np.add.at(self.G, A, X[:, :, None] * X[:, None, :] / s**2)
-        np.add.at(self.b, A, X * (Y / s**2)[:, None])
+        dG, db = sufficient_statistics(X, Y, s**2)
+        np.add.at(self.G, A, dG)
+        np.add.at(self.b, A, db)
         self.n_updates += len(A)
         if len(A) < (K * d) // 2:
             U = np.zeros((K, d, len(A)))
             U[A, :, np.arange(len(A))] = X / s
             dh = np.zeros((K, d))
-            np.add.at(dh, A, X * (Y / s**2)[:, None])
+            np.add.at(dh, A, db)
             self.gauss.commit(*self.gauss.proposed_lowrank(U.reshape(K * d, -1), dh.ravel()))
             self._since_refactor += len(A)
         else:

@@ -11,6 +11,9 @@ effect precision gains ``u uᵀ`` with ``u = b_a ⊗ w`` supported on nnz(b_a)·
 h̄ gains ``b_a ⊗ P0 (m_a' − m_a)``. Both are O((L·d)²) for the joint posterior and O(nnz·d²)
 for the factored one. Every ``refactor_every`` updates everything is recomputed exactly from the
 sufficient statistics, which bounds rounding drift.
+
+Every formula is a function of :mod:`~mixedts.models.linear_gaussian` (shared with the
+many-runs engine); this class adds the one-run storage: observed actions only, sparse mixing.
 """
 
 from __future__ import annotations
@@ -21,12 +24,21 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..likelihoods import Gaussian, Likelihood, get_likelihood
-from ..linalg import NotPositiveDefiniteError, rowdot, sym_inv
+from ..linalg import NotPositiveDefiniteError, rowdot
 from ..priors import MixedEffectPrior
 from .actions import ActionStore
 from .base import SCORE_DRAWS, register_model
 from .gaussian import BlockSqrtGaussian, SqrtGaussian
 from .laplace import LaplaceFitter
+from .linear_gaussian import (
+    conditional_mean,
+    draw_scores,
+    effect_information,
+    effect_prior,
+    effect_score_var,
+    marginal_cov,
+    mix_cov,
+)
 
 
 @register_model
@@ -86,27 +98,23 @@ class MixedEffectModel:
         self.dim = prior.dim
         self.n_effects = prior.n_effects
         self.store = ActionStore(prior.n_actions, np.asarray(prior.action_cov), self.noise_std**2)
-        self._init_prior_terms()
-        self.effects = self._exact_effects()
-        self._since_refactor = 0
-        self.n_updates = 0
         # mixing rows of the observed slots, padded to a common width (zeros pad)
         self._width = max(1, int(np.diff(prior.mixing.indptr).max(initial=0)))
         self._mix_idx = np.zeros((16, self._width), dtype=np.int64)
         self._mix_val = np.zeros((16, self._width))
         self._csr_key: tuple | None = None
+        self._init_prior_terms()
+        self.effects = self._exact_effects()
+        self._since_refactor = 0
+        self.n_updates = 0
 
     # ------------------------------------------------------------------ prior terms
     def _init_prior_terms(self) -> None:
-        L, d = self.n_effects, self.dim
-        mu = np.asarray(self.prior.effect_mean).reshape(-1)
-        if self.factored:
-            blocks = self.prior.effect_cov_blocks()
-            self._prec0 = sym_inv(blocks)  # (L, d, d)
-            self._h0 = np.einsum("lij,lj->li", self._prec0, mu.reshape(L, d))
-        else:
-            self._prec0 = sym_inv(self.prior.effect_cov_full())  # (Ld, Ld)
-            self._h0 = self._prec0 @ mu
+        """Λ0 and h0: (L, d, d) and (L, d) factored (the diagonal blocks of Σ_Ψ), else
+        (L·d, L·d) and (L·d,)."""
+        cov = self.prior.effect_cov_blocks() if self.factored else self.prior.effect_cov_full()
+        self._prec0, self._h0 = effect_prior(np.asarray(self.prior.effect_mean), cov,
+                                             self.factored)
 
     # ------------------------------------------------------------------ observed mixing rows
     def _slot_rows(self, slots: np.ndarray, actions: np.ndarray) -> None:
@@ -158,45 +166,13 @@ class MixedEffectModel:
 
     # ------------------------------------------------------------------ exact recompute
     def _exact_effects(self):
-        """The effect posterior computed from scratch from the sufficient statistics."""
-        L, d = self.n_effects, self.dim
-        n = self.store.n
-        if n:
-            M, pm = self.store.M_and_pm()
-            Bo = self._observed_mixing()
-        if self.factored:
-            prec = self._prec0.copy()
-            h = self._h0.copy()
-            if n:
-                prec += np.asarray(Bo.power(2).T @ M.reshape(n, d * d)).reshape(L, d, d)
-                h += np.asarray(Bo.T @ pm)
-            return BlockSqrtGaussian.from_precision(prec, h)
-        prec = self._prec0.copy()
-        h = self._h0.copy()
-        if n:
-            prec += self._effect_data_precision(M)
-            h += np.asarray(Bo.T @ pm).reshape(-1)
-        return SqrtGaussian.from_precision(0.5 * (prec + prec.T), h)
-
-    def _effect_data_precision(self, M: np.ndarray) -> np.ndarray:
-        """Σ_i (b_i b_iᵀ) ⊗ M_i over the observed slots, (L·d, L·d).
-
-        Every pair (l, m) of non-zeros in a row contributes b_il b_im M_i to block (l, m): one
-        sparse (L², pairs) by dense (pairs, d²) product, O(n · nnz_row² · d²), in chunks.
-        """
-        L, d, n, w = self.n_effects, self.dim, self.store.n, self._width
-        out = np.zeros((L * L, d * d))
-        chunk = max(1, 2**20 // (w * w))
-        for s0 in range(0, n, chunk):  # chunks of slots bound the memory of the pair lists
-            s1 = min(s0 + chunk, n)
-            idx, val = self._mix_idx[s0:s1], self._mix_val[s0:s1]
-            k = len(idx)
-            lm = (idx[:, :, None] * L + idx[:, None, :]).reshape(-1)
-            coef = (val[:, :, None] * val[:, None, :]).reshape(-1)
-            rows = np.repeat(np.arange(k), w * w)
-            pairs = sp.csr_matrix((coef, (lm, rows)), shape=(L * L, k))
-            out += np.asarray(pairs @ M[s0 : s0 + k].reshape(k, d * d))
-        return out.reshape(L, L, d, d).transpose(0, 2, 1, 3).reshape(L * d, L * d)
+        """The effect posterior computed from scratch from the sufficient statistics (eq. 7,
+        or eq. 43 when factored), over the observed slots."""
+        M, pm = self.store.M_and_pm()
+        prec, h = effect_information(self._prec0, self._h0, M, pm, self._observed_mixing(),
+                                     self.factored)
+        gaussian = BlockSqrtGaussian if self.factored else SqrtGaussian
+        return gaussian.from_precision(prec, h)
 
     def _maybe_refactor(self) -> None:
         """Refactor after ``max(refactor_every, observed actions)`` incremental updates.
@@ -249,7 +225,7 @@ class MixedEffectModel:
         """Draw Ψ ~ Q_t, then every x_iᵀθ_i | Ψ by the scalar-score shortcut (docs/math.md §2)."""
         psi = self._sample_effects(rng)
         mean, var = self._scores_given(x, psi)
-        return mean + np.sqrt(var) * rng.standard_normal(self.n_actions)
+        return draw_scores(mean, var, rng.standard_normal(self.n_actions))
 
     def mean_scores(self, x: np.ndarray) -> np.ndarray:
         """Posterior mean of x_iᵀθ_i, (K,)."""
@@ -270,55 +246,31 @@ class MixedEffectModel:
             acts = self.store.actions[:n]
             v = np.matmul(self.store.S[:n], q[acts][:, :, None])[:, :, 0]
             q[acts] = np.einsum("nij,nj->ni", self.store.P0_slots(slice(0, n)), v)
-        B = self.prior.mixing.tocoo()
-        if self.factored:
-            cov = self.effects.cov()  # (L, d, d)
-            quad = np.einsum("ei,eij,ej->e", q[B.row], cov[B.col], q[B.row])
-            extra = np.bincount(B.row, weights=B.data**2 * quad, minlength=K)
-        else:
-            rows = np.repeat(B.row, d)
-            cols = (B.col[:, None] * d + np.arange(d)).ravel()
-            vals = (B.data[:, None] * q[B.row]).ravel()
-            Gm = sp.csr_matrix((vals, (rows, cols)), shape=(K, L * d))
-            extra = self.effects.std_along(Gm) ** 2
+        extra = effect_score_var(q, self.prior.mixing, self.effects.operand(), self.factored)
         return np.sqrt(np.asarray(var) + extra)
 
     # ------------------------------------------------------------------ marginals
-    def _mix_cov(self, actions: np.ndarray) -> np.ndarray:
-        """Γ_i Σ̄ Γ_iᵀ for ``actions``, (n, d, d)."""
-        L, d = self.n_effects, self.dim
-        B = self.prior.mixing[actions]
-        if self.factored:
-            return np.asarray(B.power(2) @ self.effects.cov().reshape(L, d * d)).reshape(-1, d, d)
-        C = self.effects.C.reshape(L, d * L * d)
-        out = np.empty((len(actions), d, d))
-        chunk = max(1, 2**21 // (d * L * d))
-        for s in range(0, len(actions), chunk):  # chunks of actions bound the memory
-            GC = np.asarray(B[s : s + chunk] @ C).reshape(-1, d, L * d)
-            out[s : s + chunk] = GC @ np.swapaxes(GC, 1, 2)
-        return out
-
     def posterior_mean(self) -> np.ndarray:
-        """Marginal posterior mean E[θ_i], (K, d)."""
+        """Marginal posterior mean E[θ_i], (K, d) (docs/math.md eq. 16)."""
         L, d = self.n_effects, self.dim
         mean = np.asarray(self.prior.mixing @ self.effects.mean.reshape(L, d))
         n = self.store.n
         if n:
             acts = self.store.actions[:n]
-            pc = np.einsum("nij,nj->ni", self.store.P0_slots(slice(0, n)), mean[acts])
-            mean[acts] = np.einsum("nij,nj->ni", self.store.S[:n], pc + self.store.b[:n])
+            mean[acts] = conditional_mean(self.store.S[:n], self.store.P0_slots(slice(0, n)),
+                                          self.store.m[:n], mean[acts])
         return mean
 
     def posterior_cov(self) -> np.ndarray:
         """Marginal posterior covariance of θ_i, (K, d, d) (docs/math.md eq. 16)."""
         K = self.n_actions
-        T = self._mix_cov(np.arange(K))
+        T = mix_cov(self.prior.mixing, self.effects.operand(), self.factored)
         cov = T + self.store.prior_cov(np.arange(K))
         n = self.store.n
         if n:
             acts = self.store.actions[:n]
-            A = self.store.S[:n] @ self.store.P0_slots(slice(0, n))
-            cov[acts] = self.store.S[:n] + A @ T[acts] @ np.swapaxes(A, 1, 2)
+            cov[acts] = marginal_cov(self.store.S[:n], self.store.P0_slots(slice(0, n)),
+                                     T[acts])
         return 0.5 * (cov + np.swapaxes(cov, 1, 2))
 
     def sample_parameters(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -332,9 +284,8 @@ class MixedEffectModel:
         no = self.store.n
         if no:
             acts = self.store.actions[:no]
-            P0 = self.store.P0_slots(slice(0, no))
-            pc = np.einsum("nij,snj->sni", P0, mix[:, acts]) + self.store.b[:no]
-            mean[:, acts] = np.einsum("nij,snj->sni", self.store.S[:no], pc)
+            mean[:, acts] = conditional_mean(self.store.S[:no], self.store.P0_slots(slice(0, no)),
+                                             self.store.m[:no], mix[:, acts])
             chol[acts] = np.linalg.cholesky(self.store.S[:no])
         z = rng.standard_normal((n, K, d))
         return mean + np.einsum("kij,skj->ski", chol, z)
