@@ -355,9 +355,9 @@ def simulate(
         Step ``RUNS_PER_BATCH`` runs of a policy together where its factory can (a
         :class:`PolicySpec` of MeTS, FactoredMeTS, HierTS or JointTS with Gaussian rewards,
         LinTS, or LinUCB with a constant width; see :meth:`PolicySpec.batch`): the same
-        posteriors, one batched numpy pass per round for all of them. Thompson draws with
-        effects then differ from the one-run policy's (same distribution); ``False`` runs
-        every policy one run at a time.
+        posteriors, one batched numpy pass per round for all of them, and the same actions as
+        the one-run policies (JointTS: the same law, drawn through the effects); ``False``
+        runs every policy one run at a time.
 
     Returns
     -------
