@@ -44,21 +44,26 @@ def _check_numeric_kind(raw: np.ndarray, name: str) -> None:
                 raise ValidationError(f"{name} must be numeric, got {v!r}{where}")
 
 
-def as_float_array(value: Any, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
-    """Convert to a finite float64 array, checking its number of dimensions."""
+def _to_float64(value: Any, name: str) -> np.ndarray:
     try:
         raw = np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{name} must be numeric: {exc}") from None
     _check_numeric_kind(raw, name)
+    if np.iscomplexobj(raw):  # a cast would silently drop the imaginary part
+        raise ValidationError(f"{name} must be real, got complex values")
     try:
-        is_complex = np.iscomplexobj(raw)
-        if not is_complex:
-            arr = np.asarray(raw, dtype=np.float64)
+        return np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{name} must be numeric: {exc}") from None
-    if is_complex:  # a cast would silently drop the imaginary part
-        raise ValidationError(f"{name} must be real, got complex values")
+
+
+def as_float_array(value: Any, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """Convert to a finite float64 array, checking its number of dimensions."""
+    if type(value) is np.ndarray and value.dtype == np.float64:
+        arr = value  # the hot path (a context from numpy): nothing to convert
+    else:
+        arr = _to_float64(value, name)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if arr.ndim not in allowed:

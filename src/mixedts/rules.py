@@ -76,10 +76,16 @@ def rule_from_config(cfg: dict[str, Any]) -> DecisionRule:
 
 
 def argmax_active(
-    scores: np.ndarray, active: np.ndarray, rng: np.random.Generator, break_ties: bool
+    scores: np.ndarray, active: np.ndarray, rng: np.random.Generator, break_ties: bool,
+    all_active: bool | None = None,
 ) -> int:
-    """Index of the best active action; ties broken uniformly with ``rng`` when asked."""
-    masked = scores if active.all() else np.where(active, scores, -np.inf)
+    """Index of the best active action; ties broken uniformly with ``rng`` when asked.
+
+    ``all_active``: whether every action is active, if the caller knows it already.
+    """
+    if all_active is None:
+        all_active = bool(active.all())
+    masked = scores if all_active else np.where(active, scores, -np.inf)
     best = int(np.argmax(masked))
     if break_ties:
         ties = np.flatnonzero(masked == masked[best])

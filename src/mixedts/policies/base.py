@@ -114,9 +114,12 @@ class ContextualBandit(Persistent):
         return V.check_contexts(X, self.n_actions, self.dim)
 
     # ------------------------------------------------------------------ decisions
-    def _check_any_active(self) -> None:
-        if not self.active.any():
+    def _check_any_active(self) -> int:
+        """The number of active actions (raises when there is none)."""
+        n_active = np.count_nonzero(self.active)
+        if not n_active:
             raise V.ValidationError("every action is retired: add_action first")
+        return n_active
 
     def _draw(self) -> Draw:
         fast = self.rule.fast_draw
@@ -131,10 +134,13 @@ class ContextualBandit(Persistent):
     def select(self, x=None) -> int:
         """Choose an action for context ``x`` (d,) shared or (K, d) per action."""
         x = self._context(x)
-        self._check_any_active()
-        if self.rule.batched:
+        n_active = self._check_any_active()
+        rule = self.rule
+        if rule.batched:
             return int(self._choose_many(1)[0])
-        return self._choose(x)
+        summary = summarise(self.model, rule.draw, x, self.rng)
+        return argmax_active(rule.scores(summary, self.rng), self.active, self.rng,
+                             rule.random_ties, n_active == len(self.active))
 
     def _choose_many(self, n: int) -> np.ndarray:
         """n context-free decisions from one batched summary per chunk of rounds, (n,)."""
