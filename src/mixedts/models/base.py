@@ -31,7 +31,8 @@ class Draw(enum.Enum):
     MEAN_STD_COUNT = "mean_std_count"
     #: the predictions of the expert of largest weight, (K,)
     LEADER = "leader"
-    #: n posterior draws for n rounds, (n, K) (context-free models)
+    #: n independent posterior draws of every action's expected reward in one context, (n, K)
+    #: (``sample_scores_many``; n rounds of a context-free model)
     SAMPLES = "samples"
     #: (draws (n, K), mean (K,))
     SAMPLES_MEAN = "samples_mean"
@@ -123,9 +124,9 @@ def summarise(model, draw: Draw, x: Any, rng: np.random.Generator, n: int = 1,
     if draw is Draw.LEADER:
         return model.leader_scores(x, rng)
     if draw is Draw.SAMPLES:
-        return model.sample_scores_batch(n, rng)
+        return model.sample_scores_many(x, n, rng)
     if draw is Draw.SAMPLES_MEAN:
-        return model.sample_scores_batch(n, rng), model.mean_scores(x)
+        return model.sample_scores_many(x, n, rng), model.mean_scores(x)
     if draw is Draw.ARGMAX:
         return model.sample_argmax(n, active, rng)
     if draw is Draw.INDEX:

@@ -168,6 +168,10 @@ class _ArmsModel:
     def sample_scores_batch(self, n: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
 
+    def sample_scores_many(self, x, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` independent posterior draws of every arm's mean, (n, K) (``x`` is ignored)."""
+        return self.sample_scores_batch(n, rng)
+
     def sample_parameters(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` posterior draws of every arm's mean reward, (n, K, 1) (the protocol's shape)."""
         return self.sample_scores_batch(n, rng)[:, :, None]

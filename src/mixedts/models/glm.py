@@ -35,7 +35,7 @@ class DiagonalLaplaceModel:
     likelihood : Likelihood
     """
 
-    draws = SCORE_DRAWS
+    draws = SCORE_DRAWS | {Draw.SAMPLES}
 
     def __init__(self, prior_mean, prior_var, likelihood: Likelihood) -> None:
         self.mean = np.array(prior_mean, dtype=np.float64)
@@ -49,6 +49,10 @@ class DiagonalLaplaceModel:
     def sample_scores(self, x, rng):
         mean, var = self.mean_scores(x), self.score_std(x) ** 2
         return mean + np.sqrt(var) * rng.standard_normal(self.n_actions)
+
+    def sample_scores_many(self, x, n, rng):
+        """``n`` independent draws of :meth:`sample_scores`, (n, K)."""
+        return self.mean_scores(x) + self.score_std(x) * rng.standard_normal((n, self.n_actions))
 
     def mean_scores(self, x):
         return self.mean @ x if x.ndim == 1 else rowdot(self.mean, x)

@@ -39,7 +39,7 @@ class IndependentGaussianModel:
         (the plug-in meTS-GLM uses), or the posterior itself at its MAP (Chapelle & Li 2011).
     """
 
-    draws = SCORE_DRAWS | {Draw.MEAN_STD_COUNT}
+    draws = SCORE_DRAWS | {Draw.MEAN_STD_COUNT, Draw.SAMPLES}
 
     def __init__(
         self,
@@ -85,6 +85,12 @@ class IndependentGaussianModel:
     def sample_scores(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         mean, var = self._scores(x)
         return draw_scores(mean, var, rng.standard_normal(self.n_actions))
+
+    def sample_scores_many(self, x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` independent draws of :meth:`sample_scores`, (n, K) (the actions are
+        independent, so each score is drawn from its own marginal)."""
+        mean, var = self._scores(x)
+        return draw_scores(mean, var, rng.standard_normal((n, self.n_actions)))
 
     def mean_scores(self, x: np.ndarray) -> np.ndarray:
         return self._scores(x)[0]

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from ..linalg import sym_inv
 from ..priors import MixedEffectPrior
-from .base import SCORE_DRAWS, register_model
+from .base import SCORE_DRAWS, Draw, register_model
 from .gaussian import SqrtGaussian
 from .linear_gaussian import sufficient_statistics
 from .mixed_effect import prior_arrays, prior_from_arrays
@@ -31,7 +31,7 @@ class JointGaussianModel:
     refactor_every : int
     """
 
-    draws = SCORE_DRAWS
+    draws = SCORE_DRAWS | {Draw.SAMPLES}
 
     def __init__(
         self, prior: MixedEffectPrior, noise_std: float = 1.0, refactor_every: int = 5000
@@ -70,6 +70,13 @@ class JointGaussianModel:
     def sample_scores(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         theta = self.gauss.sample(rng).reshape(self.n_actions, self.dim)
         return self._rowdot(x, theta)
+
+    def sample_scores_many(self, x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` independent joint draws of every score, (n, K)."""
+        theta = self.sample_parameters(n, rng)
+        if x.ndim == 1:
+            return theta @ x
+        return np.einsum("nkd,kd->nk", theta, x)
 
     def mean_scores(self, x: np.ndarray) -> np.ndarray:
         return self._rowdot(x, self.gauss.mean.reshape(self.n_actions, self.dim))

@@ -27,7 +27,7 @@ from ..likelihoods import Gaussian, Likelihood, get_likelihood
 from ..linalg import NotPositiveDefiniteError, rowdot
 from ..priors import MixedEffectPrior
 from .actions import ActionStore
-from .base import SCORE_DRAWS, register_model
+from .base import SCORE_DRAWS, Draw, register_model
 from .gaussian import BlockSqrtGaussian, SqrtGaussian
 from .laplace import LaplaceFitter
 from .linear_gaussian import (
@@ -40,6 +40,8 @@ from .linear_gaussian import (
     mix_cov,
 )
 
+#: largest (K, L·d) score map ``sample_scores_many`` forms densely (else sparse)
+_DENSE_SCORE_MAP = 1 << 21
 
 @register_model
 class MixedEffectModel:
@@ -71,7 +73,7 @@ class MixedEffectModel:
         method (one Newton step, no refit) always uses the first.
     """
 
-    draws = SCORE_DRAWS
+    draws = SCORE_DRAWS | {Draw.SAMPLES}
 
     def __init__(
         self,
@@ -227,6 +229,38 @@ class MixedEffectModel:
         mean, var = self._scores_given(x, psi)
         return draw_scores(mean, var, rng.standard_normal(self.n_actions))
 
+    def sample_scores_many(self, x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` independent draws of the :meth:`sample_scores` law, (n, K), in one pass.
+
+        Given Ψ the mean of x_iᵀθ_i is affine in Ψ, x_iᵀm_i + (b_i ⊗ q_i)ᵀΨ with
+        q_i = P0_i S_i x_i (= x_i unobserved), and its variance does not depend on Ψ: n effect
+        draws become one sparse (K, L·d) product.
+        """
+        K, d, L = self.n_actions, self.dim, self.n_effects
+        psi = self.effects.sample(rng, n).reshape(n, L * d)
+        mean0, var = self._scores_given(x, np.zeros((L, d)))
+        q = self._score_directions(x)
+        if K * L * d <= _DENSE_SCORE_MAP:  # one GEMM (K, L·d) @ (L·d, n)
+            J = (self.prior.mixing.toarray()[:, :, None] * q[:, None, :]).reshape(K, L * d)
+        else:  # O(nnz · d) entries
+            B = sp.coo_matrix(self.prior.mixing)
+            J = sp.csr_matrix(((B.data[:, None] * q[B.row]).ravel(),
+                               (np.repeat(B.row, d), (B.col[:, None] * d + np.arange(d)).ravel())),
+                              shape=(K, L * d))
+        means = np.asarray(J @ psi.T).T + mean0
+        return draw_scores(means, np.broadcast_to(var, (K,)), rng.standard_normal((n, K)))
+
+    def _score_directions(self, x: np.ndarray) -> np.ndarray:
+        """q_i = P0_i S_i x_i, the direction of Γ_iΨ in action i's score, (K, d)."""
+        K, d = self.n_actions, self.dim
+        q = np.broadcast_to(x, (K, d)).copy()  # P0 S x = x for unobserved actions
+        n = self.store.n
+        if n:
+            acts = self.store.actions[:n]
+            v = np.matmul(self.store.S[:n], q[acts][:, :, None])[:, :, 0]
+            q[acts] = np.einsum("nij,nj->ni", self.store.P0_slots(slice(0, n)), v)
+        return q
+
     def mean_scores(self, x: np.ndarray) -> np.ndarray:
         """Posterior mean of x_iᵀθ_i, (K,)."""
         psi = self.effects.mean.reshape(self.n_effects, self.dim)
@@ -237,15 +271,9 @@ class MixedEffectModel:
 
         Var = x_iᵀ S_i x_i + g_iᵀ Σ̄ g_i with g_i = Γ_iᵀ P0_i S_i x_i (docs/math.md eq. 16).
         """
-        K, d, L = self.n_actions, self.dim, self.n_effects
-        psi = self.effects.mean.reshape(L, d)
+        psi = self.effects.mean.reshape(self.n_effects, self.dim)
         _, var = self._scores_given(x, psi)
-        q = np.broadcast_to(x, (K, d)).copy()  # P0 S x = x for unobserved actions
-        n = self.store.n
-        if n:
-            acts = self.store.actions[:n]
-            v = np.matmul(self.store.S[:n], q[acts][:, :, None])[:, :, 0]
-            q[acts] = np.einsum("nij,nj->ni", self.store.P0_slots(slice(0, n)), v)
+        q = self._score_directions(x)
         extra = effect_score_var(q, self.prior.mixing, self.effects.operand(), self.factored)
         return np.sqrt(np.asarray(var) + extra)
 

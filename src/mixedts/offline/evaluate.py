@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,8 +54,9 @@ def target_probabilities(policy_or_probabilities: Any, logs: LoggedFeedback) -> 
             f"action_probabilities(contexts) -> (n, K); {type(obj).__name__} has no "
             "action_probabilities method"
         )
+    kwargs = {"batch": True} if "batch" in inspect.signature(method).parameters else {}
     try:
-        probs = method(logs.contexts)
+        probs = method(logs.contexts, **kwargs)
     except Exception as exc:
         raise ValidationError(
             f"{type(obj).__name__}.action_probabilities(contexts) failed on the batch of logged "

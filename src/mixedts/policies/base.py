@@ -20,7 +20,18 @@ import numpy as np
 from .. import _validation as V
 from ..likelihoods import Gaussian, Likelihood
 from ..models.base import Draw, summarise
+from ..models.beta import argmax_rows
 from ..rules import DecisionRule, argmax_active
+
+#: Monte Carlo draws of ``action_probabilities`` for Thompson sampling
+MC_DRAWS = 1000
+
+
+def split_ties(scores: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Each row's argmax over the active actions as a distribution, ties split evenly, (n, K)."""
+    masked = np.where(active, scores, -np.inf)
+    top = masked == masked.max(axis=1, keepdims=True)
+    return top / top.sum(axis=1, keepdims=True)
 
 _GAUSSIAN = Gaussian()
 
@@ -169,6 +180,72 @@ class ContextualBandit(Persistent):
             out[t] = self._choose(X[t])
         return out
 
+    # ------------------------------------------------------------------ propensities
+    def _is_batch(self, x, batch: bool | None) -> bool:
+        if batch is not None:
+            return bool(batch)
+        arr = np.asarray(x)
+        if arr.ndim != 2:
+            return arr.ndim == 3
+        return arr.shape != (self.n_actions, self.dim)  # (K, d): one per-action context
+
+    def action_probabilities(self, x=None, *, batch: bool | None = None,
+                             n_draws: int = MC_DRAWS, seed=None, return_stderr: bool = False):
+        """The probability that ``select`` returns each action, (K,) — or (n, K) for a batch.
+
+        ``x`` is one context ((d,) or (K, d)) or a batch ((n, d) or (n, K, d); an (n, d)
+        batch with n = K needs ``batch=True``). Exact where the rule is deterministic (greedy,
+        UCB, indices: ties split evenly, as ``select`` breaks them uniformly); for Thompson
+        sampling, a Monte Carlo estimate from ``n_draws`` posterior draws taken in one batched
+        pass per context, with standard errors √(p(1 − p)/n_draws) (``return_stderr=True``
+        returns ``(probabilities, stderr)``; exact rules have stderr 0). Draws come from
+        ``seed``'s generator, or from the policy's (advancing it) when ``seed`` is None.
+        """
+        n_draws = V.check_int(n_draws, "n_draws", low=1)
+        rng = self.rng if seed is None else V.as_generator(seed)
+        if self.model.dim != 0 and self._is_batch(x, batch):
+            X = self._contexts(x, None)
+            self._check_any_active()
+            pairs = [self._probabilities(X[t], n_draws, rng) for t in range(len(X))]  # rounds
+            probs = np.stack([p for p, _ in pairs])
+            stderr = np.stack([e for _, e in pairs])
+        else:
+            x = self._context(x)
+            self._check_any_active()
+            probs, stderr = self._probabilities(x, n_draws, rng)
+        return (probs, stderr) if return_stderr else probs
+
+    def _probabilities(self, x, n_draws: int, rng) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, stderr) of one validated context, each (K,)."""
+        rule, active = self.rule, self.active
+        sampling = rule.draw in (Draw.SAMPLE, Draw.SAMPLES, Draw.SAMPLES_MEAN)
+        if not sampling:  # deterministic scores: exact, ties split as select breaks them
+            if rule.batched:
+                scores = rule.index(summarise(self.model, rule.draw, x, rng))
+            else:
+                scores = rule.scores(summarise(self.model, rule.draw, x, rng), rng)
+            return split_ties(np.asarray(scores, dtype=np.float64)[None], active)[0], \
+                np.zeros(len(active))
+        if Draw.SAMPLES not in self.model.draws:
+            raise V.ValidationError(
+                f"{type(self.model).__name__} cannot draw the posterior n times at once: no "
+                "Monte Carlo propensities for it")
+        if rule.batched:
+            summary = summarise(self.model, rule.draw, x, rng, n_draws, active)
+            choices = rule.choose(summary, n_draws, active, rng)
+        else:  # Thompson sampling: n_draws scores per action, one argmax per draw
+            draws = rule.scores(summarise(self.model, Draw.SAMPLES, x, rng, n_draws), rng)
+            choices = argmax_rows(draws, active, rng)
+        p = np.bincount(choices, minlength=len(active)) / n_draws
+        return p, np.sqrt(p * (1.0 - p) / n_draws)
+
+    def select_with_propensity(self, x=None, *, n_draws: int = MC_DRAWS) -> tuple[int, float]:
+        """``select(x)`` and the probability of the chosen action (exact, or a Monte Carlo
+        estimate from ``n_draws`` draws for Thompson sampling): what a log should record."""
+        a = self.select(x)
+        p = self.action_probabilities(x, batch=False, n_draws=n_draws)
+        return a, float(p[a])
+
     # ------------------------------------------------------------------ feedback
     @property
     def likelihood(self) -> Likelihood:
@@ -291,6 +368,17 @@ class ContextFreeBandit(Persistent):
     def select_batch(self, n) -> np.ndarray:
         """Choose ``n`` arms independently from the current posterior, (n,) int64."""
         return self.contextual.select_batch(None, n)
+
+    def action_probabilities(self, *, n_draws: int = MC_DRAWS, seed=None,
+                             return_stderr: bool = False):
+        """The probability that ``select()`` returns each arm, (K,) (see
+        :meth:`ContextualBandit.action_probabilities`)."""
+        return self.contextual.action_probabilities(None, n_draws=n_draws, seed=seed,
+                                                    return_stderr=return_stderr)
+
+    def select_with_propensity(self, *, n_draws: int = MC_DRAWS) -> tuple[int, float]:
+        """``select()`` and the probability of the chosen arm."""
+        return self.contextual.select_with_propensity(None, n_draws=n_draws)
 
     def update(self, a, y) -> None:
         """Condition on reward ``y`` of arm ``a``."""

@@ -175,15 +175,17 @@ class _ExpertBandit(ContextualBandit):
         """
         return self._guarded(super().select_batch, X, n)
 
-    def action_probabilities(self, x=None) -> np.ndarray:
-        """The probability of each action in context ``x``, (K,) (γ or ε mixing included)."""
-        x = self._context(x)
-        self._check_any_active()
+    def _is_batch(self, x, batch: bool | None) -> bool:
+        """Expert contexts have any shape: a batch only when asked (``batch=True``)."""
+        return bool(batch)
+
+    def _probabilities(self, x, n_draws: int, rng) -> tuple[np.ndarray, np.ndarray]:
+        """Exact: the experts' advice mixed with γ (or ε) uniform exploration."""
         if self.rule.draw is Draw.LEADER:
             advice = self.model.leader_advice(x, self.active)
         else:
             advice = self.model.advice(x, self.active)
-        return self.rule.probabilities(advice, self.active)
+        return self.rule.probabilities(advice, self.active), np.zeros(len(self.active))
 
     # ------------------------------------------------------------------ feedback
     def _rewards(self, Y: np.ndarray, name: str) -> np.ndarray:
