@@ -7,7 +7,8 @@
   method, one :class:`Estimate` (value, stderr, 95% interval) each; :func:`replay` runs a
   learning policy over a uniformly logged stream.
 * :func:`evaluate`: several estimators at once, as a DataFrame.
-* :func:`load_obd`: the Open Bandit Dataset (from :mod:`mixedts.datasets.obd`).
+* :func:`load_obd`: the Open Bandit Dataset (from :mod:`mixedts.datasets.obd`);
+  :func:`obd_relative_error` runs obp's protocol on it (:mod:`.obd_protocol`).
 
 Only numpy and scipy are imported here; pandas and pyarrow are imported by the functions that
 need them.
@@ -31,13 +32,24 @@ from .estimators import (
 from .evaluate import DEFAULT_ESTIMATORS, estimate_all, evaluate, target_probabilities
 from .inputs import EstimatorInputs
 from .logs import LoggedFeedback
+from .obd_protocol import (
+    DEFAULT_OBD_ESTIMATORS,
+    OBP_REFERENCE,
+    RelativeErrorResult,
+    bts_action_distribution,
+    obd_relative_error,
+    read_bts_prior,
+)
 from .replay import replay
 from .reward_model import predict_rewards, reward_features
 from .simulate import simulate_logs, true_policy_value
+from .slope import SwitchDoublyRobustSLOPE
 
 __all__ = [
     "DEFAULT_ESTIMATORS",
+    "DEFAULT_OBD_ESTIMATORS",
     "ESTIMATORS",
+    "OBP_REFERENCE",
     "DirectMethod",
     "DoublyRobust",
     "Estimate",
@@ -46,15 +58,20 @@ __all__ = [
     "LoggedFeedback",
     "MarginalizedIPW",
     "OffPolicyEstimator",
+    "RelativeErrorResult",
     "ReplayMethod",
     "SelfNormalizedDoublyRobust",
     "SelfNormalizedIPW",
     "SwitchDoublyRobust",
+    "SwitchDoublyRobustSLOPE",
+    "bts_action_distribution",
     "estimate_all",
     "evaluate",
     "load_obd",
     "make_estimator",
+    "obd_relative_error",
     "predict_rewards",
+    "read_bts_prior",
     "replay",
     "reward_features",
     "simulate_logs",
