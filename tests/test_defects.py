@@ -108,6 +108,13 @@ def test_gts_infers_the_number_of_actions_from_the_first_prediction():
     assert policy.action_probabilities(X).shape == (4,)
 
 
+def test_saving_before_the_first_prediction_is_refused(tmp_path):
+    policy = GeneralizedTS([lambda x: np.array([0.5, 0.2]), lambda x: np.array([0.1, 0.2])])
+    with pytest.raises(ValidationError, match="n_actions is not known yet"):
+        policy.save(tmp_path / "p.npz")
+    assert not (tmp_path / "p.npz").exists()
+
+
 def test_a_bad_first_prediction_leaves_the_policy_unknown_and_unchanged():
     policy = GeneralizedTS([lambda x: np.array([0.5, 2.0]), lambda x: np.array([0.1, 0.2])],
                            seed=0)

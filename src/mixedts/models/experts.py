@@ -574,6 +574,11 @@ class WeightedExperts:
 
     # persistence ------------------------------------------------------------------
     def _base_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        if self.n_actions is None:
+            raise ValidationError(
+                "n_actions is not known yet (the experts fix it at their first prediction): "
+                "select or update once before saving"
+            )
         state = None if self.experts is None else self.experts.get_state()
         if state is None:
             ecfg, earrays = {"kind": "external"}, {}
