@@ -22,11 +22,11 @@ demo: $(VENV)/.demo-installed
 	$(VENV)/bin/mixedts demo
 
 test: $(VENV)/.test-installed
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks tools examples
 	$(PY) -m pytest
 
 lint: $(VENV)/.test-installed
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks tools examples
 
 # Mutation testing of the core formulas (not part of CI): tools/mutants.py applies each mutant to a
 # temporary copy of src/, runs the mutant's tests there and writes benchmarks/results_mutants.md.
