@@ -40,6 +40,7 @@ from .obd_protocol import (
     obd_relative_error,
     read_bts_prior,
 )
+from .policy_rewards import fit_on_logs, predict_rewards_with_policy, sdm_reward_models
 from .replay import replay
 from .reward_model import predict_rewards, reward_features
 from .simulate import simulate_logs, true_policy_value
@@ -67,13 +68,16 @@ __all__ = [
     "bts_action_distribution",
     "estimate_all",
     "evaluate",
+    "fit_on_logs",
     "load_obd",
     "make_estimator",
     "obd_relative_error",
     "predict_rewards",
+    "predict_rewards_with_policy",
     "read_bts_prior",
     "replay",
     "reward_features",
+    "sdm_reward_models",
     "simulate_logs",
     "target_probabilities",
     "true_policy_value",

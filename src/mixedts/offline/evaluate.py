@@ -165,10 +165,12 @@ def evaluate(
         objects (e.g. ``InverseProbabilityWeighting(max_weight=20)``), or a mapping
         ``{label: name or estimator}``. Default: :data:`DEFAULT_ESTIMATORS` with a reward
         model, ``("ips", "snips")`` without.
-    reward_model : array_like (n, K), fitted model or None
-        q̂(x_t, a) for every round and action, or a fitted scikit-learn regressor / binary
+    reward_model : array_like (n, K), fitted model, mixedts policy or None
+        q̂(x_t, a) for every round and action, a fitted scikit-learn regressor / binary
         classifier predicting from ``[context, one-hot action]`` rows (see
-        :mod:`~mixedts.offline.reward_model`). DM and the DR family need one: asking for them
+        :mod:`~mixedts.offline.reward_model`), or a mixedts policy fitted on the logs
+        (:func:`~mixedts.offline.fit_on_logs`; MeTS is sDM, see
+        :func:`~mixedts.offline.sdm_reward_models`), whose posterior means are the q̂. DM and the DR family need one: asking for them
         without raises :class:`~mixedts.ValidationError` naming ``reward_model``.
 
     Returns

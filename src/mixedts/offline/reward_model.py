@@ -4,7 +4,10 @@ A fitted scikit-learn model (or anything with ``predict``) sees one feature row 
 (round, action): ``[x, onehot(a)]``, with x the shared context (d,) or the action's own context
 row (d,) when contexts are per action; :func:`reward_features` builds the same rows for the
 logged actions, to fit the model on. Classifiers (``predict_proba`` and two ``classes_``) give
-the probability of the larger class, ``predict_proba(...)[:, 1]``.
+the probability of the larger class, ``predict_proba(...)[:, 1]``. A mixedts policy (fitted
+on the logs first, e.g. by :func:`~mixedts.offline.policy_rewards.fit_on_logs`) gives its
+posterior mean rewards at the logged contexts: see
+:func:`~mixedts.offline.policy_rewards.predict_rewards_with_policy`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 from .._validation import ValidationError
 from . import _checks as C
 from .logs import LoggedFeedback
+from .policy_rewards import is_policy, predict_rewards_with_policy
 
 _BLOCK = 1 << 18  # (round, action) rows predicted per call
 
@@ -52,9 +56,17 @@ def _predictor(model: Any):
     if hasattr(model, "predict"):
         return lambda F: np.asarray(model.predict(F)).reshape(-1)
     raise ValidationError(
-        f"reward_model must be an (n, K) array or a fitted model with predict, got "
+        f"reward_model must be an (n, K) array, a fitted mixedts policy or a fitted model "
+        f"with predict, got "
         f"{type(model).__name__}"
     )
+
+
+def _check_actions(q: np.ndarray, n_actions: int) -> None:
+    if q.shape[1] != n_actions:
+        raise ValidationError(
+            f"reward_model predicts {q.shape[1]} actions, but the logs have {n_actions}"
+        )
 
 
 def predict_rewards(model: Any, logs: LoggedFeedback) -> np.ndarray:
@@ -66,7 +78,13 @@ def predict_rewards(model: Any, logs: LoggedFeedback) -> np.ndarray:
     >>> logs = LoggedFeedback(np.array([[0.0], [1.0], [2.0]]), [0, 1, 0], [0.0, 2.0, 2.0])
     >>> predict_rewards(Model(), logs).tolist()
     [[0.0, 2.0], [1.0, 3.0], [2.0, 4.0]]
+
+    A mixedts policy is used as it is (its current posterior: fit it on the logs first).
     """
+    if is_policy(model):
+        q = predict_rewards_with_policy(model, logs.contexts, name="reward_model")
+        _check_actions(q, logs.n_actions)
+        return q
     predict = _predictor(model)
     n, K = len(logs), logs.n_actions
     out = np.empty((n, K))
