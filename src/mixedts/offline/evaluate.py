@@ -171,7 +171,8 @@ def evaluate(
         :mod:`~mixedts.offline.reward_model`), or a mixedts policy fitted on the logs
         (:func:`~mixedts.offline.fit_on_logs`; MeTS is sDM, see
         :func:`~mixedts.offline.sdm_reward_models`), whose posterior means are the q̂. DM and
-        the DR family need one: asking for them without raises :class:`~mixedts.ValidationError` naming ``reward_model``.
+        the DR family need one: asking for them without raises
+        :class:`~mixedts.ValidationError` naming ``reward_model``.
 
     Returns
     -------
