@@ -1,4 +1,4 @@
-"""The ``mixedts`` command line (typer): demo, run, reproduce, plot, bench, version.
+"""The ``mixedts`` command line (typer): demo, run, reproduce, plot, evaluate, bench, version.
 
 Bad arguments or experiment files exit with status 2 and one line naming the problem.
 """
@@ -304,6 +304,73 @@ def bench(
         secs = run_rounds(env, policy, rounds, np.random.default_rng(2))["seconds"]
         table.add_row(name, f"{np.median(secs) * 1e3:.3f} ms", f"{secs.mean() * 1e3:.3f} ms")
     _console().print(table)
+
+
+LOGS = typer.Argument(..., help="Logged feedback: a Parquet file written by "
+                      "LoggedFeedback.to_parquet.")
+TARGET = typer.Option(..., "--policy", help="The policy to evaluate: a saved policy (.npz) or "
+                      "'uniform'.")
+ESTIMATORS = typer.Option(None, "--estimators", help="Comma-separated: ips, snips, dm, dr, "
+                          "sndr, switch-dr, mips, replay.")
+REWARD_MODEL = typer.Option(None, "--reward-model", help="A saved policy (.npz), fitted on the "
+                            "logs here and used as q̂ (a MeTS file gives sDM).")
+DRAWS = typer.Option(1000, "--draws", help="Monte Carlo draws per context for Thompson "
+                     "sampling's propensities.")
+EVAL_OUT = typer.Option(Path("results/evaluate"), "--out", help="Output folder.")
+
+
+@app.command()
+def evaluate(
+    logs: Path = LOGS,
+    policy: str = TARGET,
+    estimators: str | None = ESTIMATORS,
+    reward_model: Path | None = REWARD_MODEL,
+    draws: int = DRAWS,
+    seed: int = typer.Option(0, "--seed", help="Seed of the Monte Carlo draws."),
+    out: Path = EVAL_OUT,
+) -> None:
+    """Estimate a policy's value on logged data: a table, estimates.csv and estimates.png."""
+    import numpy as np
+
+    from . import load
+    from ._validation import ValidationError
+    from .offline import LoggedFeedback, fit_on_logs
+    from .offline import evaluate as run_estimators
+    from .offline.report import plot_estimates, truth_of
+
+    try:
+        if draws < 1:
+            raise ValidationError(f"--draws must be at least 1, got {draws}")
+        if not logs.exists():
+            raise ValidationError(f"LOGS: no such file {str(logs)!r}")
+        data = LoggedFeedback.from_parquet(logs)
+        if policy == "uniform":
+            probs = np.full((len(data), data.n_actions), 1.0 / data.n_actions)
+        else:
+            probs = load(policy).action_probabilities(data.contexts, batch=True,
+                                                      n_draws=draws, seed=seed)
+        q_hat = None if reward_model is None else fit_on_logs(load(reward_model), data)
+        names = None if estimators is None else [e.strip() for e in estimators.split(",")]
+        table = run_estimators(data, probs, estimators=names, reward_model=q_hat)
+    except (ValidationError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    truth = truth_of(data, probs)
+    from rich.table import Table
+
+    shown = Table(title=f"{policy} on {logs.name}: {len(data)} rounds, K = {data.n_actions}")
+    for col in ("estimator", "value", "stderr", "95% interval"):
+        shown.add_column(col, justify="left" if col == "estimator" else "right")
+    for name, row in table.iterrows():
+        shown.add_row(str(name), f"{row['value']:.4g}", f"{row['stderr']:.2g}",
+                      f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}]")
+    console = _console()
+    console.print(shown)
+    if truth is not None:
+        console.print(f"true value on the logged contexts: {truth:.4g}")
+    out.mkdir(parents=True, exist_ok=True)
+    table.assign(truth=truth).to_csv(out / "estimates.csv")
+    png = plot_estimates(table, out / "estimates.png", truth, f"{policy} on {logs.name}")
+    console.print(f"wrote {out / 'estimates.csv'}, {png}")
 
 
 @app.command()

@@ -1,8 +1,8 @@
 """The command line of a plain ``pip install mixedts``: ``--help``, ``version`` and ``demo``.
 
-The other commands (``run``, ``reproduce``, ``plot``, ``bench``) write Parquet tables and PNG
-plots and run in parallel, so they need ``pip install 'mixedts[experiments]'``; asked for here,
-they say so in one line and exit with status 2.
+The other commands (``run``, ``reproduce``, ``plot``, ``evaluate``, ``bench``) write Parquet
+tables and PNG plots and run in parallel, so they need ``pip install 'mixedts[experiments]'``;
+asked for here, they say so in one line and exit with status 2.
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ import argparse
 import numpy as np
 
 EXTRA = "pip install 'mixedts[experiments]'"
-FULL_ONLY = ("run", "reproduce", "plot", "bench")
+FULL_ONLY = ("run", "reproduce", "plot", "evaluate", "bench")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mixedts",
         description="Thompson sampling for bandits whose actions share structure. "
-                    f"run, reproduce, plot and bench need the experiments extra: {EXTRA}",
+                    "run, reproduce, plot, evaluate and bench need the experiments extra: "
+                    f"{EXTRA}",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="meTS Fig. 2 (linear, K=100, L=3, d=2), shortened: "
