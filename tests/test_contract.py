@@ -161,6 +161,12 @@ def _models():
             policy = PolicySpec(kind, opts, horizon=HORIZON)(env, rng)
             play(policy, env, rng, 3)
             seen.setdefault(type(policy.model).__name__, policy)
+    # MeTS on a general linear effect structure (no environment offers one): sDM's prior
+    loadings = np.random.default_rng(1).uniform(-1, 1, (env.n_actions, env.dim, 3))
+    linear = mixedts.MeTS(mixedts.LinearEffectPrior(np.zeros(3), np.eye(3), loadings,
+                                                    np.eye(env.dim)), seed=0)
+    play(linear, env, rng, 3)
+    seen.setdefault(type(linear.model).__name__, linear)
     return seen
 
 

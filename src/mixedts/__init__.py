@@ -25,6 +25,7 @@ from .policies import (
     register,
 )
 from .priors import MixedEffectPrior
+from .priors_linear import LinearEffectPrior
 from .structure import (
     factorize_ratings,
     fit_mixed_effect_prior,
@@ -52,6 +53,7 @@ __all__ = [
     "JointTS",
     "LinTS",
     "LinUCB",
+    "LinearEffectPrior",
     "LogisticExperts",
     "MeTS",
     "MixedEffectPrior",

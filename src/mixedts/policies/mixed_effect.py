@@ -9,8 +9,10 @@ import numpy as np
 from .. import _validation as V
 from ..likelihoods import Likelihood
 from ..models.joint import JointGaussianModel
+from ..models.linear_effect import LinearEffectModel
 from ..models.mixed_effect import MixedEffectModel
 from ..priors import MixedEffectPrior
+from ..priors_linear import LinearEffectPrior
 from ..rules import ThompsonSampling
 from ._environment import noise_of, prior_of, single_effect
 from ._likelihood import (
@@ -50,7 +52,9 @@ class MeTS(_MixedMixin, ContextualBandit):
 
     Parameters
     ----------
-    prior : MixedEffectPrior
+    prior : MixedEffectPrior or LinearEffectPrior
+        A :class:`~mixedts.LinearEffectPrior` (θ_a | ψ ~ N(W_a ψ, Σ_a), any loadings W_a) is
+        the general linear structure of sDM; it takes Gaussian rewards.
     noise_std : float
         Reward noise σ.
     seed : int, SeedSequence or numpy Generator, optional
@@ -107,11 +111,19 @@ class MeTS(_MixedMixin, ContextualBandit):
         binarize: bool = False,
         laplace_at: str = DEFAULT_LAPLACE_AT,
     ) -> None:
-        if not isinstance(prior, MixedEffectPrior):
-            raise V.ValidationError("prior must be a MixedEffectPrior")
         noise_std = V.check_positive(noise_std, "noise_std")
         refactor_every = V.check_int(refactor_every, "refactor_every", low=0)
         lik, options = glm_options(likelihood, laplace, laplace_batch, ridge, binarize)
+        if isinstance(prior, LinearEffectPrior):
+            if self._factored or lik.name != "gaussian" or binarize:
+                raise V.ValidationError(
+                    "prior: a LinearEffectPrior takes MeTS with Gaussian rewards (the factored "
+                    "and GLM variants need a MixedEffectPrior)")
+            super().__init__(LinearEffectModel(prior, noise_std, refactor_every),
+                             ThompsonSampling(), seed)
+            return
+        if not isinstance(prior, MixedEffectPrior):
+            raise V.ValidationError("prior must be a MixedEffectPrior or a LinearEffectPrior")
         model = MixedEffectModel(
             prior, noise_std, self._factored, refactor_every, lik, options,
             check_laplace_at(laplace_at),
