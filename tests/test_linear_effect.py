@@ -118,12 +118,12 @@ def test_draws_have_the_posterior_law_and_save_load_continues(tmp_path):
 
 def test_bad_priors_and_unsupported_variants_are_refused():
     mu, cov, W, S0 = raw()
-    with pytest.raises(ValidationError, match="^loadings"):
+    with pytest.raises(ValidationError, match=r"^loadings"):
         LinearEffectPrior(mu, cov, W[:, :, :2], S0)
-    with pytest.raises(ValidationError, match="^effect_cov"):
+    with pytest.raises(ValidationError, match=r"^effect_cov"):
         LinearEffectPrior(mu, -cov, W, S0)
     prior = LinearEffectPrior(mu, cov, W, S0)
-    with pytest.raises(ValidationError, match="^prior"):
+    with pytest.raises(ValidationError, match=r"^prior"):
         MeTS(prior, likelihood="logistic")
-    with pytest.raises(ValidationError, match="^prior"):
+    with pytest.raises(ValidationError, match=r"^prior"):
         mixedts.FactoredMeTS(prior)
