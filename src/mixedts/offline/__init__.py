@@ -31,6 +31,7 @@ from .estimators import (
 )
 from .evaluate import DEFAULT_ESTIMATORS, estimate_all, evaluate, target_probabilities
 from .inputs import EstimatorInputs
+from .learning import GreedyPolicy, greedy_policy_from_posterior, relative_reward
 from .logs import LoggedFeedback
 from .obd_protocol import (
     DEFAULT_OBD_ESTIMATORS,
@@ -43,6 +44,7 @@ from .obd_protocol import (
 from .policy_rewards import fit_on_logs, predict_rewards_with_policy, sdm_reward_models
 from .replay import replay
 from .reward_model import predict_rewards, reward_features
+from .sdm_synthetic import run_sdm_synthetic
 from .simulate import simulate_logs, true_policy_value
 from .slope import SwitchDoublyRobustSLOPE
 
@@ -55,6 +57,7 @@ __all__ = [
     "DoublyRobust",
     "Estimate",
     "EstimatorInputs",
+    "GreedyPolicy",
     "InverseProbabilityWeighting",
     "LoggedFeedback",
     "MarginalizedIPW",
@@ -69,14 +72,17 @@ __all__ = [
     "estimate_all",
     "evaluate",
     "fit_on_logs",
+    "greedy_policy_from_posterior",
     "load_obd",
     "make_estimator",
     "obd_relative_error",
     "predict_rewards",
     "predict_rewards_with_policy",
     "read_bts_prior",
+    "relative_reward",
     "replay",
     "reward_features",
+    "run_sdm_synthetic",
     "sdm_reward_models",
     "simulate_logs",
     "target_probabilities",
