@@ -101,3 +101,44 @@ def test_seeding_per_instance():
     np.testing.assert_array_equal(a["value"].to_numpy(), b[b.instance < 2]["value"].to_numpy())
     with pytest.raises(ValidationError):
         run_sdm_synthetic(1, (0,), K=8)
+
+
+def test_chunked_relative_rewards_equal_unchunked():
+    from mixedts.offline.learning import greedy_relative_rewards
+
+    rng = np.random.default_rng(5)
+    K, d = 37, 4
+    theta = rng.normal(size=(K, d))
+    X = rng.uniform(-1, 1, (203, d))
+    means = {"a": theta + rng.normal(size=(K, d)), "b": rng.normal(size=(K, d)), "t": theta}
+    full = {k: relative_reward(theta, X, greedy_policy_from_posterior(M)) for k, M in means.items()}
+    for max_entries in (1, K, 5 * K + 3, 10**9):  # chunks of 1, 1, 5 rows, and one chunk
+        ours = greedy_relative_rewards(theta, X, means, max_entries=max_entries)
+        assert ours.keys() == full.keys()
+        for k in full:
+            assert ours[k] == pytest.approx(full[k], rel=1e-12)
+    assert ours["t"] == pytest.approx(1.0)
+    assert greedy_relative_rewards(theta, X, means["a"], max_entries=50) == pytest.approx(full["a"])
+    with pytest.raises(ValidationError):
+        greedy_relative_rewards(theta, X, np.zeros((K, d + 1)))
+    with pytest.raises(ValidationError):
+        greedy_relative_rewards(theta, X[:, :2], theta)
+    with pytest.raises(ValidationError, match="undefined"):
+        greedy_relative_rewards(-np.abs(theta), np.abs(X), theta)
+
+
+def test_sdm_actions_many_actions_sdm_wins():
+    from mixedts.offline.sdm_synthetic import run_sdm_actions
+
+    df = run_sdm_actions((2000,), n=1000, n_instances=2, seed=3, n_test=300, max_entries=2**14)
+    assert set(df["method"]) == {"sdm", "dm-bayes", "dm-freq"} and len(df) == 6
+    m = df.groupby("method")["value"].mean()
+    assert m["sdm"] > m["dm-bayes"] + 0.05
+    assert m["sdm"] > m["dm-freq"]
+    # seeded per (K, instance): a larger run contains the smaller one, other Ks do not matter
+    more = run_sdm_actions((10, 2000), n=1000, n_instances={10: 1, 2000: 3}, seed=3,
+                           n_test=300, max_entries=2**14)  # fmt: skip
+    sub = more[(more.K == 2000) & (more.instance < 2)]
+    np.testing.assert_array_equal(sub["value"].to_numpy(), df["value"].to_numpy())
+    with pytest.raises(ValidationError):
+        run_sdm_actions((0,))

@@ -29,6 +29,11 @@ Metrics (rows of the tidy result):
   model, the paper's DR).
 
 MIPS, PC and the IPS-family *learners* of the paper are not run.
+
+:func:`run_sdm_actions` is the paper's Fig. 3 (the number of actions K from 10 to 10⁵,
+n = 1000, d = 10, d′ = 5, the rest as above): OPL relative rewards only, computed by
+:func:`~mixedts.offline.learning.greedy_relative_rewards` in chunks of test contexts, so that
+memory stays bounded at K = 10⁵.
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ from typing import Any
 import numpy as np
 
 from .._validation import ValidationError
-from .learning import greedy_policy_from_posterior, relative_reward
+from .learning import greedy_policy_from_posterior, greedy_relative_rewards, relative_reward
 
-__all__ = ["OPE_METHODS", "OPL_METHODS", "PAPER_FIG2", "run_sdm_synthetic", "summarize"]
+__all__ = ["OPE_METHODS", "OPL_METHODS", "PAPER_FIG2", "PAPER_FIG3", "run_sdm_actions",
+           "run_sdm_synthetic", "summarize"]
 
 OPL_METHODS = ("sdm", "dm-bayes", "dm-freq")
 OPE_METHODS = ("sdm", "dm-bayes", "dm-freq", "ips", "snips", "dr", "dr-freq")
@@ -52,6 +58,10 @@ PAPER_FIG2 = {
                             "snips": 0.43, "mips": 0.40, "ips": 0.39},
     "ope_squared_error": {"sdm": 0.15, "mips": 9.0, "ips": 28.0},
 }  # fmt: skip
+
+#: Readings of the paper's Fig. 3 (OPL relative reward against K, n = 1000, d = 10, d′ = 5):
+#: only the end points are read (docs/offline.md and the papers' notes).
+PAPER_FIG3 = {"sdm": {10: 1.0, 100_000: 0.87}, "dm-bayes": {10: 1.0, 100_000: 0.49}}
 
 
 def _instance(rng: np.random.Generator, K: int, d: int, d_eff: int, n_max: int, n_test: int,
@@ -189,3 +199,74 @@ def summarize(df):
     out = g.agg(["mean", "std", "count"]).reset_index()
     out["se"] = out["std"] / np.sqrt(out["count"])
     return out.drop(columns="std")
+
+
+def run_sdm_actions(Ks: Any = (10, 100, 1000, 10_000, 100_000), n: int = 1000,
+                    n_instances: Any = 5, d: int = 10, d_eff: int = 5, seed: int = 0,
+                    progress: bool = False, *, n_test: int = 10_000, noise_std: float = 1.0,
+                    regularization: float = 1.0, max_entries: int = 2**22):  # fmt: skip
+    """Run the Fig. 3 experiment (OPL against K); a tidy DataFrame (K, instance, method, value).
+
+    Each (K, instance i) is drawn as in :func:`run_sdm_synthetic` from child i of
+    ``SeedSequence([seed, K])``: reproducible whatever ``n_instances`` and whichever other Ks
+    are run, and independent across K. The three reward models (``sdm``, ``dm-bayes``,
+    ``dm-freq``) are fitted on the n uniformly logged rounds and their greedy policies'
+    relative rewards computed on ``n_test`` fresh contexts in chunks of at most
+    ``max_entries`` (chunk × K) entries (no (n_test, K) array).
+
+    Parameters
+    ----------
+    Ks : sequence of int
+        Numbers of actions (the paper: 10, 100, 10³, 10⁴, 10⁵).
+    n : int
+        Logged rounds (the paper: 1000).
+    n_instances : int or mapping K → int
+        Instances per K (a mapping gives each K its own count).
+    d, d_eff : int
+        Context dimension d and latent dimension d′ (the paper: 10 and 5).
+    seed : int
+        Root of the SeedSequences.
+    progress : bool
+        Print one line per instance.
+    n_test : int
+        Fresh contexts for the relative rewards.
+    noise_std, regularization : float
+        σ and DM (Freq)'s ridge λ.
+    max_entries : int
+        Bound on the (chunk, K) temporaries of the relative reward.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``K``, ``instance``, ``method``, ``metric`` (always
+        ``"opl_relative_reward"``), ``value``.
+
+    >>> df = run_sdm_actions((5, 20), n=30, n_instances=2, d=3, d_eff=2, n_test=100)
+    >>> df.groupby("K").size().tolist()
+    [6, 6]
+    """
+    import pandas as pd
+
+    Ks = [int(K) for K in np.atleast_1d(Ks)]
+    counts = {K: (n_instances[K] if isinstance(n_instances, dict) else n_instances) for K in Ks}
+    for name, v in [("n", n), ("d", d), ("d_eff", d_eff), ("n_test", n_test)] + [
+            (f"K={K}", K) for K in Ks] + [(f"n_instances[{K}]", c) for K, c in counts.items()]:
+        if int(v) != v or v < 1:
+            raise ValidationError(f"{name} must be a positive integer, got {v}")
+    if not Ks:
+        raise ValidationError("Ks must not be empty")
+    rows: list[tuple] = []
+    for K in Ks:
+        children = np.random.SeedSequence([int(seed), K]).spawn(int(counts[K]))
+        for i, child in enumerate(children):
+            rng = np.random.default_rng(child)
+            inst = _instance(rng, K, d, d_eff, int(n), int(n_test), noise_std)
+            models = _fit(inst, int(n), K, d, noise_std, regularization)
+            means = {label: np.asarray(p.posterior_mean()) for label, p in models.items()}
+            del models, inst["W"]
+            rr = greedy_relative_rewards(inst["theta"], inst["X_test"], means,
+                                         max_entries=max_entries)  # fmt: skip
+            rows.extend((K, i, label, "opl_relative_reward", rr[label]) for label in OPL_METHODS)
+            if progress:
+                print(f"K = {K}: instance {i + 1}/{counts[K]} done", flush=True)
+    return pd.DataFrame(rows, columns=["K", "instance", "method", "metric", "value"])
