@@ -29,9 +29,9 @@ import numpy as np
 from ..policies.registry import (
     ConfigError,
     check_options,
-    options_of,
     policy_class,
 )
+from ..policies.registry import describe as describe_class
 from .simulate import Oracle
 
 __all__ = ["ConfigError", "PolicySpec", "Uniform", "describe", "kinds"]
@@ -74,9 +74,7 @@ def kinds() -> list[str]:
 
 def describe(kind: str) -> str:
     """The experiment-file options of ``kind``, one ``name = default`` a line."""
-    if kind in REFERENCES:
-        return ""
-    return "\n".join(f"{k} = {d!r}" for k, (_, d) in options_of(policy_class(kind)).items())
+    return "" if kind in REFERENCES else describe_class(policy_class(kind))
 
 
 def check_kind_options(kind: str, options: Mapping[str, Any], where: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Every policy class is registered once, beside its class (``@register``): see
 :mod:`mixedts.policies.registry`.
 """
 
-from .base import ContextFreeBandit, ContextualBandit, as_contextual
+from .base import ContextFreeBandit, ContextualBandit
 from .experts import EXP4, EpsilonGreedyExperts, GeneralizedTS
 from .glm import GLMTS, UCBGLM
 from .karmed import KLUCB, UCB1, BernoulliTS, GaussianTS
@@ -32,6 +32,5 @@ __all__ = [
     "LinTS",
     "LinUCB",
     "MeTS",
-    "as_contextual",
     "register",
 ]

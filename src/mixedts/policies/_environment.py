@@ -7,8 +7,6 @@ Environments are duck-typed here (``prior``, ``priors``, ``n_actions``, ``dim``,
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
@@ -102,8 +100,3 @@ def ucbglm_auto_alpha(dim: int, horizon: int) -> float:
     n = horizon
     return (0.5 / 0.25) * math.sqrt((dim / 2) * math.log(1 + 2 * n / dim) + math.log(n))
 
-
-def glm_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The likelihood options among ``options`` (those the constructors take)."""
-    keys = ("likelihood", "laplace", "laplace_batch", "ridge", "laplace_at")
-    return {k: options[k] for k in keys if k in options}

@@ -13,7 +13,6 @@ The policy asks the model for the summary its rule declares (``rule.draw``, see
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import numpy as np
 
@@ -417,7 +416,3 @@ class ContextFreeBandit(Persistent):
             f"retired={int((~self.active).sum())})"
         )
 
-
-def as_contextual(policy) -> Any:
-    """The contextual form of any policy (a context-free one ignores the context)."""
-    return policy.contextual if isinstance(policy, ContextFreeBandit) else policy
