@@ -130,7 +130,7 @@ def test_rewards_that_are_not_numbers_are_refused(bad, word):
     policy = warmed("MeTS")
     before = snapshot(policy)
     x = np.ones(policy.dim)
-    with pytest.raises(ValidationError, match=rf"^y must be numeric, got .*{word}|^y "):
+    with pytest.raises(ValidationError, match=rf"^y must be numeric, got .*{word}"):
         policy.update(x, 0, bad)
     assert_same_state(before, snapshot(policy))
     with pytest.raises(ValidationError, match=r"^Y must be numeric"):

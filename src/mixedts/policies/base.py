@@ -99,7 +99,8 @@ class ContextualBandit(Persistent):
 
     @property
     def dim(self):
-        """d, the context dimension (0 for context-free models)."""
+        """d, the context dimension (0 for context-free models; None where experts do not fix
+        it)."""
         return self.model.dim
 
     # ------------------------------------------------------------------ contexts
@@ -135,22 +136,19 @@ class ContextualBandit(Persistent):
         fast = self.rule.fast_draw
         return fast if fast is not None and fast in self.model.draws else self.rule.draw
 
-    def _choose(self, x) -> int:
+    def _choose(self, x, all_active: bool) -> int:
         rule = self.rule
         summary = summarise(self.model, rule.draw, x, self.rng)
         return argmax_active(rule.scores(summary, self.rng), self.active, self.rng,
-                             rule.random_ties)
+                             rule.random_ties, all_active)
 
     def select(self, x=None) -> int:
         """Choose an action for context ``x`` (d,) shared or (K, d) per action."""
         x = self._context(x)
         n_active = self._check_any_active()
-        rule = self.rule
-        if rule.batched:
+        if self.rule.batched:
             return int(self._choose_many(1)[0])
-        summary = summarise(self.model, rule.draw, x, self.rng)
-        return argmax_active(rule.scores(summary, self.rng), self.active, self.rng,
-                             rule.random_ties, n_active == len(self.active))
+        return self._choose(x, n_active == len(self.active))
 
     def _choose_many(self, n: int) -> np.ndarray:
         """n context-free decisions from one batched summary per chunk of rounds, (n,)."""
@@ -171,12 +169,12 @@ class ContextualBandit(Persistent):
         if n is not None:
             n = V.check_int(n, "n", low=0)
         X = self._contexts(X, n)
-        self._check_any_active()
+        all_active = self._check_any_active() == len(self.active)
         if self.rule.batched:
             return self._choose_many(len(X))
         out = np.empty(len(X), dtype=np.int64)
         for t in range(len(X)):  # rounds, not actions: each round is one batched pass
-            out[t] = self._choose(X[t])
+            out[t] = self._choose(X[t], all_active)
         return out
 
     # ------------------------------------------------------------------ propensities
@@ -344,13 +342,17 @@ class ContextFreeBandit(Persistent):
     ``contextual`` is the wrapped policy (``contextual.select(None)`` is ``select()``).
     """
 
+    #: the class of the wrapped policy (persistence rebuilds it)
+    contextual_class: type[ContextualBandit] = ContextualBandit
+
     def __init__(self, contextual: ContextualBandit) -> None:
         self.contextual = contextual
 
     @classmethod
     def _restore(cls, model, rule, rng, active):
         policy = cls.__new__(cls)
-        ContextFreeBandit.__init__(policy, ContextualBandit._restore(model, rule, rng, active))
+        ContextFreeBandit.__init__(policy,
+                                   cls.contextual_class._restore(model, rule, rng, active))
         return policy
 
     # the parts persistence and inspection read

@@ -125,11 +125,6 @@ class _ExpertBandit(ContextualBandit):
         """N, the number of experts."""
         return self.model.n_experts
 
-    @property
-    def dim(self):
-        """The context dimension where the experts fix it (logistic experts), else None."""
-        return self.model.dim
-
     # ------------------------------------------------------------------ contexts
     def _learn_n_actions(self, x) -> None:
         if self.model.n_actions is None:

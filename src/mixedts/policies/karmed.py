@@ -45,11 +45,7 @@ class ArmsBandit(ContextualBandit):
 
 
 class _KArmed(ContextFreeBandit):
-    @classmethod
-    def _restore(cls, model, rule, rng, active):
-        policy = cls.__new__(cls)
-        ContextFreeBandit.__init__(policy, ArmsBandit._restore(model, rule, rng, active))
-        return policy
+    contextual_class = ArmsBandit
 
 
 @register
