@@ -116,6 +116,8 @@ def relative_reward(true_theta: Any, contexts: Any, chosen_actions: Any) -> floa
     chosen_actions : array_like (n,) of ints, or a callable contexts → actions
         (e.g. a :class:`GreedyPolicy`).
 
+    Examples
+    --------
     >>> theta = np.array([[1.0, 0.0], [0.0, 2.0]])
     >>> X = np.array([[1.0, 0.0], [0.0, 1.0]])  # best rewards 1 and 2
     >>> relative_reward(theta, X, [0, 0])  # gets 1 + 0

@@ -393,6 +393,8 @@ class EXP4(_ExpertBandit):
         Learning rate η (γ/K by default, the original choice).
     prior, seed, n_actions : as for :class:`GeneralizedTS`
 
+    Notes
+    -----
     Delayed feedback: ``update`` and ``update_batch`` take the probability with which each
     action was played (``propensity`` / ``propensities``, e.g. from ``action_probabilities``
     at selection time); without it, p_a is recomputed from the weights at update time (exact
