@@ -77,6 +77,9 @@ def test_posterior_matches_the_joint_oracle(per_action, how):
     np.testing.assert_allclose(policy.model.mean_scores(x), mean @ x, rtol=1e-9)
     np.testing.assert_allclose(policy.model.score_std(x) ** 2,
                                np.einsum("d,kde,e->k", x, tcov, x), rtol=1e-9)
+    # the effect precision the model keeps (the GLM updates add to it) is Cov[ψ]⁻¹
+    np.testing.assert_allclose(policy.model.precision, np.linalg.inv(psi_cov), rtol=1e-9,
+                               atol=1e-9 * np.abs(policy.model.precision).max())
     # negative control: dropping one observation is detected
     wrong = joint_oracle(mu, cov, W, S0, 0.8, X[:-1], A[:-1], Y[:-1])[0]
     assert np.abs(policy.posterior_mean() - wrong).max() > 1e-4
@@ -124,6 +127,7 @@ def test_bad_priors_and_unsupported_variants_are_refused():
         LinearEffectPrior(mu, -cov, W, S0)
     prior = LinearEffectPrior(mu, cov, W, S0)
     with pytest.raises(ValidationError, match=r"^prior"):
-        MeTS(prior, likelihood="logistic")
-    with pytest.raises(ValidationError, match=r"^prior"):
         mixedts.FactoredMeTS(prior)
+    with pytest.raises(ValidationError, match=r"^likelihood"):
+        MeTS(prior, likelihood="poisson")
+    # logistic rewards are tests/test_linear_effect_glm.py's

@@ -459,6 +459,58 @@ MUTANTS: list[Mutant] = [
         "dM = P0 @ (S_old - S_new) @ P0", "dM = P0 @ (S_new - S_old) @ P0",
         "the change of M_a of the wrong sign (GLM refits)", (T_GLM, *GAUSSIAN),
     ),
+    # ------------------------------------------------------- sDM's binary variant (issue #12)
+    Mutant(
+        "linear-effect-glm-precision-delta", "models/linear_effect.py",
+        'np.einsum("uei,uij,ujf->ef", Wt, M_new - M_old, W,',
+        'np.einsum("uei,uij,ujf->ef", Wt, M_new, W,',
+        "GLM effect precision keeps the old action terms", ("tests/test_linear_effect_glm.py",),
+    ),
+    Mutant(
+        "linear-effect-glm-h-delta", "models/linear_effect.py",
+        'np.einsum("uei,ui->e", Wt, eta_new - eta_old)', 'np.einsum("uei,ui->e", Wt, eta_new)',
+        "GLM effect h keeps the old action terms", ("tests/test_linear_effect_glm.py",),
+    ),
+    Mutant(
+        "linear-effect-glm-center-prior-mean", "models/linear_effect.py",
+        "center = W @ self.effects.mean if", "center = W @ self.prior.effect_mean if",
+        "posterior expansion at the prior mean of ψ, not the posterior's",
+        ("tests/test_linear_effect_glm.py",),
+    ),
+    Mutant(
+        "laplace-posterior-b-without-gradient", "models/laplace.py",
+        'b = np.einsum("uij,uj->ui", G, mode) + np.einsum("uij,uj->ui", P0, mode - center)',
+        'b = np.einsum("uij,uj->ui", G, mode)',
+        "pseudo-observation at the MAP without ∇log L", ("tests/test_linear_effect_glm.py",),
+    ),
+    Mutant(
+        "probit-pi-over-4", "offline/policy_rewards.py", "(np.pi / 8.0)", "(np.pi / 4.0)",
+        "probit approximation with π/4", ("tests/test_policy_rewards.py",),
+    ),
+    Mutant(
+        "probit-std-not-variance", "offline/policy_rewards.py",
+        "(np.pi / 8.0) * np.asarray(var, dtype=np.float64)",
+        "(np.pi / 8.0) * np.sqrt(np.asarray(var, dtype=np.float64))",
+        "the paper's ‖φ‖ typo: standard deviation for variance", ("tests/test_policy_rewards.py",),
+    ),
+    Mutant(
+        "linear-effect-gaussian-precision-rank-one", "models/linear_effect.py",
+        "self.precision = self.precision + np.outer(u, u)", "self.precision = self.precision",
+        "Gaussian rank-one step forgets the effect precision", ("tests/test_linear_effect.py",),
+    ),
+    Mutant(
+        "score-variances-transposed", "offline/policy_rewards.py",
+        'return np.einsum("nkd,kde,nke->nk", X, cov, X)',
+        'return np.einsum("nkd,kde,nkd->nk", X, cov, X)',
+        "per-action score variance uses the diagonal only", ("tests/test_policy_rewards.py",),
+    ),
+    Mutant(
+        "sdm-binary-relative-reward-plugin", "offline/sdm_binary.py",
+        'chosen = np.argmax(predict_rewards_with_policy(policy, inst["X_test"]), axis=1)',
+        'chosen = np.argmax(predict_rewards_with_policy(policy, inst["X_test"], '
+        'predictive="plug-in"), axis=1)',
+        "greedy on the plug-in sigmoid, not the probit r̂", ("tests/test_sdm_binary.py",),
+    ),
 ]
 
 

@@ -117,6 +117,40 @@ class LaplaceFitter:
         )
         return mode, G, (U, mode, inv, Xa, Y)
 
+    def pseudo_observations(
+        self,
+        U: np.ndarray,
+        inv: np.ndarray,
+        Xa: np.ndarray,
+        Y: np.ndarray,
+        G_old: np.ndarray,
+        rng: np.random.Generator | None,
+        at: str = "likelihood",
+        P0: np.ndarray | None = None,
+        center: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
+        """The Gaussian pseudo-observations (G_a, b_a) of the touched actions' likelihoods.
+
+        They replace the Gaussian statistics Σ x xᵀ/σ² and Σ y x/σ² of the structured
+        posteriors (docs/math.md §4; sDM's App. E.1: G_a ← Ğ_a, B_a ← Ğ_a μ̆_a):
+
+        * ``at="likelihood"`` (or ``method="online"``): the expansion at the ridge-penalised
+          maximum θ̆ (or the online Newton step), G = Σ f'(xᵀθ̆) x xᵀ and b = G θ̆;
+        * ``at="posterior"``: at the MAP θ̂ under the conditional prior N(``center``,
+          ``P0``⁻¹) (``P0`` (u, d, d), ``center`` (u, d)), b = G θ̂ + ∇log L(θ̂) with
+          ∇log L(θ̂) = P0 (θ̂ − center) at the MAP.
+
+        Nothing is mutated; pass the returned token to :meth:`commit`. Returns G (u, d, d),
+        b (u, d) and the token.
+        """
+        if at == "posterior" and self.method != "online":
+            mode, G, token = self.propose(U, inv, Xa, Y, G_old, rng, prior=(P0, center))
+            b = np.einsum("uij,uj->ui", G, mode) + np.einsum("uij,uj->ui", P0, mode - center)
+        else:
+            mode, G, token = self.propose(U, inv, Xa, Y, G_old, rng)
+            b = np.einsum("uij,uj->ui", G, mode)
+        return G, b, token
+
     def _minibatch(self, U, inv, Xa, Y, rng):
         """At most ``batch_size`` rows of history ∪ new rows per touched action, drawn uniformly
         with replacement (all rows while there are no more than that), weighted n / batch_size.

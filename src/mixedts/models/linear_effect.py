@@ -12,6 +12,14 @@
 * x_iᵀθ_i | ψ ~ N(x_iᵀ m_i + q_iᵀ W_i ψ, x_iᵀ S_i x_i), q_i = P0_i S_i x_i.
 
 Rounding drift is bounded by an exact recompute after ``refactor_every`` updates.
+
+Binary rewards (y ~ Bernoulli(sigmoid(xᵀθ_a)), sDM's App. E.1, docs/math.md §4): each touched
+action's likelihood is replaced by a Gaussian pseudo-observation, G_a ← Ğ_a (the curvature at
+the expansion point) and b_a ← Ğ_a θ̆_a (plus ∇log L at the posterior mode), from
+``LaplaceFitter.pseudo_observations`` (:mod:`mixedts.models.laplace`); the same closed forms
+then apply. The touched actions' S, m are recomputed and the effect precision Σ̄⁻¹ (kept
+alongside its square root) gains Σ_a W_aᵀ (M_a' − M_a) W_a, h gains Σ_a W_aᵀ (η_a' − η_a):
+O(u·d²·d′ + d′³) per update of u touched actions.
 """
 
 from __future__ import annotations
@@ -20,8 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from ..likelihoods import Gaussian, Likelihood
+from ..linalg import NotPositiveDefiniteError
 from .base import SCORE_DRAWS, Draw, register_model
 from .gaussian import SqrtGaussian
+from .laplace import LaplaceFitter
 from .linear_gaussian import (
     conditional_posterior,
     effect_terms,
@@ -38,22 +49,38 @@ def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @register_model
 class LinearEffectModel:
     """Exact Gaussian posterior of a :class:`~mixedts.LinearEffectPrior`, updated by rank-one
-    steps (Gaussian rewards).
+    steps (Gaussian rewards), or its Laplace plug-in for GLM rewards.
 
     Parameters
     ----------
     prior : LinearEffectPrior
     noise_std : float
+        σ (Gaussian rewards only).
     refactor_every : int
         Exact recompute after this many incremental updates (0: never).
+    likelihood : Likelihood, optional
+        Gaussian (default) or a GLM such as :class:`~mixedts.likelihoods.Logistic`, whose
+        per-action likelihoods are replaced by Gaussian pseudo-observations.
+    laplace : dict, optional
+        Options of the :class:`~mixedts.models.laplace.LaplaceFitter`.
+    laplace_at : {"posterior", "likelihood"}
+        Where each action's log-likelihood is expanded: at the MAP under its conditional
+        prior N(W_a μ̄, Σ_a) given the current effect mean (default), or at its
+        ridge-penalised maximum (sDM's App. E.1: G ← Ğ, b ← Ğ μ̆).
     """
 
     draws = SCORE_DRAWS | {Draw.SAMPLES}
 
-    def __init__(self, prior, noise_std: float = 1.0, refactor_every: int = 5000) -> None:
+    def __init__(self, prior, noise_std: float = 1.0, refactor_every: int = 5000,
+                 likelihood: Likelihood | None = None, laplace: dict[str, Any] | None = None,
+                 laplace_at: str = "posterior") -> None:  # fmt: skip
         self.prior = prior
         self.noise_std = float(noise_std)
         self.refactor_every = int(refactor_every)
+        self.likelihood = likelihood if likelihood is not None else Gaussian()
+        self.laplace_at = laplace_at
+        self.fitter = (None if isinstance(self.likelihood, Gaussian)
+                       else LaplaceFitter(self.likelihood, prior.dim, **(laplace or {})))
         K, d = prior.n_actions, prior.dim
         self.n_actions, self.dim = K, d
         self.W = np.array(prior.loadings)
@@ -75,17 +102,23 @@ class LinearEffectModel:
         precision = 0.5 * (prec0 + prec0.T) + np.einsum("kei,kij,kjf->ef", Wt, M, self.W)
         h = prec0 @ self.prior.effect_mean + np.einsum("kei,ki->e", Wt, eta)
         self.effects = SqrtGaussian.from_precision(precision, h)
+        self.precision = precision  # Σ̄⁻¹, which the GLM updates change additively
         self._since_refactor = 0
 
     # ------------------------------------------------------------------ updates
     def update(self, x: np.ndarray, a: int, y: float, rng=None) -> None:
         """Condition on reward ``y`` of action ``a`` with its context row ``x`` (d,)."""
+        if self.fitter is not None:
+            self.update_batch(x[None], np.array([a]), np.array([y]), rng)
+            return
         var = self.noise_std**2
         obs = observe(self.S[a], self.P0[a], self.b[a], x, y, var)
         Wt = self.W[a].T
-        C, h, mean = self.effects.proposed_rank_one(None, Wt @ obs.w, Wt @ obs.eta)
+        u = Wt @ obs.w
+        C, h, mean = self.effects.proposed_rank_one(None, u, Wt @ obs.eta)
         dG, db = sufficient_statistics(x, y, var)
         self.effects.C, self.effects.h, self.effects.mean = C, h, mean
+        self.precision = self.precision + np.outer(u, u)
         self.S[a] = obs.S
         self.G[a] += dG
         self.b[a] += db
@@ -96,14 +129,48 @@ class LinearEffectModel:
             self.refactor()
 
     def update_batch(self, X: np.ndarray, A: np.ndarray, Y: np.ndarray, rng=None) -> None:
-        """Condition on n observations at once: the statistics, then one exact recompute."""
+        """Condition on n observations at once: the statistics, then one exact recompute
+        (Gaussian rewards), or one batched Laplace refit of the touched actions (GLM)."""
         if len(A) == 0:
+            return
+        if self.fitter is not None:
+            self._update_glm(X, A, Y, rng)
             return
         dG, db = sufficient_statistics(X, Y, self.noise_std**2)
         np.add.at(self.G, A, dG)
         np.add.at(self.b, A, db)
         self.n_updates += len(A)
         self.refactor()
+
+    def _update_glm(self, X: np.ndarray, A: np.ndarray, Y: np.ndarray, rng) -> None:
+        """New pseudo-observations of the touched actions, then their S, m and the effects."""
+        U, inv = np.unique(A, return_inverse=True)
+        P0, W = self.P0[U], self.W[U]
+        center = W @ self.effects.mean if self.laplace_at == "posterior" else None
+        G, b, token = self.fitter.pseudo_observations(U, inv, X, Y, self.G[U], rng,
+                                                      self.laplace_at, P0, center)
+        S, m = conditional_posterior(P0, G, b)
+        M_new, eta_new = effect_terms(P0, S, m)
+        M_old, eta_old = effect_terms(P0, self.S[U], self.m[U])
+        Wt = np.swapaxes(W, 1, 2)
+        precision = self.precision + np.einsum("uei,uij,ujf->ef", Wt, M_new - M_old, W,
+                                                optimize=True)
+        precision = 0.5 * (precision + precision.T)
+        h = self.effects.h + np.einsum("uei,ui->e", Wt, eta_new - eta_old)
+        try:
+            effects = SqrtGaussian.from_precision(precision, h)
+        except NotPositiveDefiniteError:  # rounding lost definiteness: recompute exactly
+            effects = None
+        # commit: nothing below can fail
+        self.G[U], self.b[U], self.S[U], self.m[U] = G, b, S, m
+        self.fitter.commit(token)
+        self.n_updates += len(A)
+        self._since_refactor += len(A)
+        if effects is None or (self.refactor_every
+                               and self._since_refactor >= self.refactor_every):
+            self.refactor()
+            return
+        self.effects, self.precision = effects, precision
 
     # ------------------------------------------------------------------ scores
     def _score_parts(self, x: np.ndarray):
@@ -164,25 +231,40 @@ class LinearEffectModel:
     # ------------------------------------------------------------------ persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         cfg = {"noise_std": self.noise_std, "refactor_every": self.refactor_every,
-               "n_updates": self.n_updates, "since_refactor": self._since_refactor}
+               "n_updates": self.n_updates, "since_refactor": self._since_refactor,
+               "glm": None if self.fitter is None else self.fitter.config(),
+               "laplace_at": self.laplace_at}
         arrays = {"effect_mean": self.prior.effect_mean, "effect_cov": self.prior.effect_cov,
                   "loadings": self.W, "action_cov": np.asarray(self.prior.action_cov),
                   "G": self.G, "b": self.b, "S": self.S, "m": self.m,
-                  "effects_C": self.effects.C, "effects_h": self.effects.h}
+                  "effects_C": self.effects.C, "effects_h": self.effects.h,
+                  "effects_precision": self.precision}
+        if self.fitter is not None:
+            arrays.update(self.fitter.state())
         return cfg, arrays
 
     @classmethod
     def from_state(cls, cfg: dict[str, Any], arrays: dict[str, np.ndarray]):
         from ..priors_linear import LinearEffectPrior
+        from .mixed_effect import glm_from_config
 
         prior = LinearEffectPrior(arrays["effect_mean"], arrays["effect_cov"],
                                   arrays["loadings"], arrays["action_cov"])
-        model = cls(prior, float(cfg["noise_std"]), int(cfg["refactor_every"]))
+        likelihood, laplace = glm_from_config(cfg.get("glm"))
+        model = cls(prior, float(cfg["noise_std"]), int(cfg["refactor_every"]), likelihood,
+                    laplace, cfg.get("laplace_at", "posterior"))
+        if model.fitter is not None:
+            model.fitter.load_state(arrays)
         model.G = np.array(arrays["G"], dtype=np.float64)
         model.b = np.array(arrays["b"], dtype=np.float64)
         model.S = np.array(arrays["S"], dtype=np.float64)
         model.m = np.array(arrays["m"], dtype=np.float64)
         model.effects = SqrtGaussian(arrays["effects_C"], arrays["effects_h"])
+        if "effects_precision" in arrays:
+            model.precision = np.array(arrays["effects_precision"], dtype=np.float64)
+        else:  # a file from before the precision was kept: Σ̄⁻¹ from the square root
+            inv = np.linalg.inv(model.effects.cov())
+            model.precision = 0.5 * (inv + inv.T)
         model.n_updates = int(cfg["n_updates"])
         model._since_refactor = int(cfg["since_refactor"])
         return model

@@ -41,14 +41,21 @@ from .obd_protocol import (
     obd_relative_error,
     read_bts_prior,
 )
-from .policy_rewards import fit_on_logs, predict_rewards_with_policy, sdm_reward_models
+from .policy_rewards import (
+    fit_on_logs,
+    predict_rewards_with_policy,
+    probit_sigmoid_mean,
+    sdm_reward_models,
+)
 from .replay import replay
 from .reward_model import predict_rewards, reward_features
+from .sdm_binary import BINARY_METHODS, run_sdm_binary
 from .sdm_synthetic import run_sdm_synthetic
 from .simulate import simulate_logs, true_policy_value
 from .slope import SwitchDoublyRobustSLOPE
 
 __all__ = [
+    "BINARY_METHODS",
     "DEFAULT_ESTIMATORS",
     "DEFAULT_OBD_ESTIMATORS",
     "ESTIMATORS",
@@ -78,10 +85,12 @@ __all__ = [
     "obd_relative_error",
     "predict_rewards",
     "predict_rewards_with_policy",
+    "probit_sigmoid_mean",
     "read_bts_prior",
     "relative_reward",
     "replay",
     "reward_features",
+    "run_sdm_binary",
     "run_sdm_synthetic",
     "sdm_reward_models",
     "simulate_logs",

@@ -54,7 +54,8 @@ class MeTS(_MixedMixin, ContextualBandit):
     ----------
     prior : MixedEffectPrior or LinearEffectPrior
         A :class:`~mixedts.LinearEffectPrior` (θ_a | ψ ~ N(W_a ψ, Σ_a), any loadings W_a) is
-        the general linear structure of sDM; it takes Gaussian rewards.
+        the general linear structure of sDM, with Gaussian or logistic rewards (sDM's
+        App. E.1: the same closed forms with each action's Laplace pseudo-observation).
     noise_std : float
         Reward noise σ.
     seed : int, SeedSequence or numpy Generator, optional
@@ -100,7 +101,7 @@ class MeTS(_MixedMixin, ContextualBandit):
 
     def __init__(
         self,
-        prior: MixedEffectPrior,
+        prior: MixedEffectPrior | LinearEffectPrior,
         noise_std: float = 1.0,
         seed=None,
         refactor_every: int = 5000,
@@ -115,12 +116,13 @@ class MeTS(_MixedMixin, ContextualBandit):
         refactor_every = V.check_int(refactor_every, "refactor_every", low=0)
         lik, options = glm_options(likelihood, laplace, laplace_batch, ridge, binarize)
         if isinstance(prior, LinearEffectPrior):
-            if self._factored or lik.name != "gaussian" or binarize:
+            if self._factored:
                 raise V.ValidationError(
-                    "prior: a LinearEffectPrior takes MeTS with Gaussian rewards (the factored "
-                    "and GLM variants need a MixedEffectPrior)")
-            super().__init__(LinearEffectModel(prior, noise_std, refactor_every),
-                             ThompsonSampling(), seed)
+                    "prior: a LinearEffectPrior takes MeTS (the factored variant needs a "
+                    "MixedEffectPrior)")
+            model = LinearEffectModel(prior, noise_std, refactor_every, lik, options,
+                                      check_laplace_at(laplace_at))
+            super().__init__(model, ThompsonSampling(), seed)
             return
         if not isinstance(prior, MixedEffectPrior):
             raise V.ValidationError("prior must be a MixedEffectPrior or a LinearEffectPrior")
