@@ -511,6 +511,55 @@ MUTANTS: list[Mutant] = [
         'predictive="plug-in"), axis=1)',
         "greedy on the plug-in sigmoid, not the probit r̂", ("tests/test_sdm_binary.py",),
     ),
+    # ------------------------------------------------ OBD time-split training (issue #12)
+    Mutant(
+        'obd-train-rank-worst-first', "offline/obd_training.py",
+        'top = np.argpartition(-scores, L - 1, axis=-1)[..., :L]',
+        'top = np.argpartition(scores, L - 1, axis=-1)[..., :L]',
+        'TS ranks the lowest draws first', ("tests/test_obd_training.py",),
+    ),
+    Mutant(
+        'obd-train-greedy-ascending', "offline/obd_training.py",
+        'ranked = np.argsort(-scores, axis=1, kind="stable")[:, :L]',
+        'ranked = np.argsort(scores, axis=1, kind="stable")[:, :L]',
+        'greedy ranks worst first', ("tests/test_obd_training.py",),
+    ),
+    Mutant(
+        'obd-train-position-1-everywhere', "offline/obd_training.py",
+        'dist[(label, mode)] = D[rows, :, pos]',
+        'dist[(label, mode)] = D[rows, :, 0]',
+        "every row gets position 1's distribution", ("tests/test_obd_training.py",),
+    ),
+    Mutant(
+        'obd-train-no-split', "offline/obd_training.py",
+        'fitted = train_obd_policies(train, labels, item_groups, fit_seed)',
+        'fitted = train_obd_policies(random_logs, labels, item_groups, fit_seed)',
+        'policies see the test rows', ("tests/test_obd_training.py",),
+    ),
+    Mutant(
+        'obd-train-lift-sign', "offline/obd_training.py",
+        '"lift": full["estimate"] - ctr',
+        '"lift": ctr - full["estimate"]',
+        'lift of the wrong sign', ("tests/test_obd_training.py",),
+    ),
+    Mutant(
+        'obd-train-bts-whole-log', "offline/obd_training.py",
+        'later = bts_logs.time_split(at=test.timestamps[0])[1]',
+        'later = bts_logs',
+        'BTS reference over the whole log, not the test period', ("tests/test_obd_training.py",),
+    ),
+    Mutant(
+        'obd-train-mc-one-context', "offline/obd_training.py",
+        'base = (np.arange(u) * (K * L))[:, None, None]',
+        'base = np.zeros((u, 1, 1), dtype=np.int64)',
+        "every context counts into the first one's histogram", ("tests/test_obd_training.py",),
+    ),
+    Mutant(
+        'obd-train-unpaired-lift', "offline/obd_training.py",
+        'lift=lambda f: f["estimate"] - f["random_ctr"]',
+        'lift=lambda f: f["estimate"] - ctr',
+        'lift not paired on the resample', ("tests/test_obd_training.py",),
+    ),
 ]
 
 

@@ -8,7 +8,11 @@
   learning policy over a uniformly logged stream.
 * :func:`evaluate`: several estimators at once, as a DataFrame.
 * :func:`load_obd`: the Open Bandit Dataset (from :mod:`mixedts.datasets.obd`);
-  :func:`obd_relative_error` runs obp's protocol on it (:mod:`.obd_protocol`).
+  :func:`obd_relative_error` runs obp's protocol on it (:mod:`.obd_protocol`);
+  :func:`run_obd_training` trains mixedts policies on a time split of its random logs and
+  evaluates them off-policy on the rest (:mod:`.obd_training`).
+* sDM (Aouali et al. 2025): :func:`sdm_reward_models` fits the structured posterior on logs;
+  :func:`run_sdm_synthetic` and :func:`run_sdm_binary` are the paper's synthetic experiments.
 
 Only numpy and scipy are imported here; pandas and pyarrow are imported by the functions that
 need them.
@@ -41,6 +45,14 @@ from .obd_protocol import (
     obd_relative_error,
     read_bts_prior,
 )
+from .obd_training import (
+    DEFAULT_TRAINING_ESTIMATORS,
+    DEFAULT_TRAINING_POLICIES,
+    TrainingResult,
+    ranking_probabilities,
+    run_obd_training,
+    train_obd_policies,
+)
 from .policy_rewards import (
     fit_on_logs,
     predict_rewards_with_policy,
@@ -58,6 +70,8 @@ __all__ = [
     "BINARY_METHODS",
     "DEFAULT_ESTIMATORS",
     "DEFAULT_OBD_ESTIMATORS",
+    "DEFAULT_TRAINING_ESTIMATORS",
+    "DEFAULT_TRAINING_POLICIES",
     "ESTIMATORS",
     "OBP_REFERENCE",
     "DirectMethod",
@@ -75,6 +89,7 @@ __all__ = [
     "SelfNormalizedIPW",
     "SwitchDoublyRobust",
     "SwitchDoublyRobustSLOPE",
+    "TrainingResult",
     "bts_action_distribution",
     "estimate_all",
     "evaluate",
@@ -86,14 +101,17 @@ __all__ = [
     "predict_rewards",
     "predict_rewards_with_policy",
     "probit_sigmoid_mean",
+    "ranking_probabilities",
     "read_bts_prior",
     "relative_reward",
     "replay",
     "reward_features",
+    "run_obd_training",
     "run_sdm_binary",
     "run_sdm_synthetic",
     "sdm_reward_models",
     "simulate_logs",
     "target_probabilities",
+    "train_obd_policies",
     "true_policy_value",
 ]
