@@ -14,11 +14,50 @@ import scipy.sparse as sp
 
 
 class ValidationError(ValueError):
-    """Raised for invalid user input. A subclass of ``ValueError`` that names the argument."""
+    """Raised for invalid user input. A subclass of ``ValueError`` that names the argument.
+
+    Notes
+    -----
+    Every public entry point checks its arguments before it touches any state: a rejected call
+    leaves the policy, its posterior and its random generator exactly as they were.
+
+    Examples
+    --------
+    >>> from mixedts import GaussianTS, ValidationError
+    >>> policy = GaussianTS(2, seed=0)
+    >>> try:
+    ...     policy.update(5, 1.0)
+    ... except ValidationError as exc:
+    ...     print(exc)
+    a must be an action index in [0, 2), got 5
+    >>> issubclass(ValidationError, ValueError)
+    True
+    """
 
 
 def as_generator(seed: Any) -> np.random.Generator:
-    """A ``numpy.random.Generator`` from ``None``, an int, a ``SeedSequence`` or a Generator."""
+    """A ``numpy.random.Generator`` from ``None``, an int, a ``SeedSequence`` or a Generator.
+
+    Parameters
+    ----------
+    seed : None, int, SeedSequence or numpy Generator
+        A Generator is returned as it is (not copied); an int must be non-negative.
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Raises
+    ------
+    ValidationError
+        A negative int or another type.
+
+    Examples
+    --------
+    >>> rng = as_generator(7)
+    >>> as_generator(rng) is rng, int(as_generator(7).integers(10))
+    (True, 9)
+    """
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is None or isinstance(seed, (numbers.Integral, np.random.SeedSequence)):
@@ -59,7 +98,36 @@ def _to_float64(value: Any, name: str) -> np.ndarray:
 
 
 def as_float_array(value: Any, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
-    """Convert to a finite float64 array, checking its number of dimensions."""
+    """Convert to a finite float64 array, checking its number of dimensions.
+
+    Parameters
+    ----------
+    value : array_like
+        Numbers (text, None and complex values are refused).
+    name : str
+        The argument's name, for the message.
+    ndim : int or tuple of int, optional
+        The allowed numbers of dimensions.
+
+    Returns
+    -------
+    ndarray of float64
+        ``value`` itself when it is already a float64 ndarray.
+
+    Raises
+    ------
+    ValidationError
+        Non-numeric or complex values, the wrong number of dimensions, NaN or infinity.
+
+    Examples
+    --------
+    >>> as_float_array([1, 2], "x", ndim=1)
+    array([1., 2.])
+    >>> as_float_array([1.0, np.nan], "x")
+    Traceback (most recent call last):
+    ...
+    mixedts._validation.ValidationError: x contains NaN or infinite values
+    """
     if type(value) is np.ndarray and value.dtype == np.float64:
         arr = value  # the hot path (a context from numpy): nothing to convert
     else:
@@ -75,7 +143,28 @@ def as_float_array(value: Any, name: str, ndim: int | tuple[int, ...] | None = N
 
 
 def check_shape(arr: np.ndarray, shape: tuple[int | None, ...], name: str) -> None:
-    """Check ``arr.shape`` against ``shape`` where ``None`` matches any length."""
+    """Check ``arr.shape`` against ``shape`` where ``None`` matches any length.
+
+    Parameters
+    ----------
+    arr : ndarray
+    shape : tuple of int or None
+    name : str
+        The argument's name, for the message.
+
+    Raises
+    ------
+    ValidationError
+        Another number of dimensions or another length.
+
+    Examples
+    --------
+    >>> check_shape(np.zeros((5, 3)), (None, 3), "X")
+    >>> check_shape(np.zeros((5, 3)), (None, 2), "X")
+    Traceback (most recent call last):
+    ...
+    mixedts._validation.ValidationError: X must have shape (any, 2), got (5, 3)
+    """
     ok = arr.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, arr.shape))
     if not ok:
         want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
@@ -83,7 +172,30 @@ def check_shape(arr: np.ndarray, shape: tuple[int | None, ...], name: str) -> No
 
 
 def check_symmetric_psd(mats: np.ndarray, name: str, strict: bool = True) -> None:
-    """Check a (d, d) or (n, d, d) stack of matrices is symmetric and positive (semi)definite."""
+    """Check a (d, d) or (n, d, d) stack of matrices is symmetric and positive (semi)definite.
+
+    Parameters
+    ----------
+    mats : ndarray, shape (d, d) or (n, d, d)
+    name : str
+        The argument's name, for the message.
+    strict : bool
+        Positive definite (a Cholesky factor exists), else semidefinite (eigenvalues ≥ 0 up
+        to rounding).
+
+    Raises
+    ------
+    ValidationError
+        Non-square, non-symmetric or not positive (semi)definite matrices.
+
+    Examples
+    --------
+    >>> check_symmetric_psd(np.eye(2), "cov")
+    >>> check_symmetric_psd(np.array([[1.0, 2.0], [2.0, 1.0]]), "cov")
+    Traceback (most recent call last):
+    ...
+    mixedts._validation.ValidationError: cov must be positive definite
+    """
     if mats.shape[-1] != mats.shape[-2]:
         raise ValidationError(f"{name} must be square, got shape {mats.shape}")
     scale = max(1.0, float(np.max(np.abs(mats))) if mats.size else 1.0)
@@ -101,7 +213,32 @@ def check_symmetric_psd(mats: np.ndarray, name: str, strict: bool = True) -> Non
 
 
 def check_positive(value: Any, name: str) -> float:
-    """A finite, strictly positive float."""
+    """A finite, strictly positive float.
+
+    Parameters
+    ----------
+    value : number
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValidationError
+        Not a number, not finite, or ≤ 0.
+
+    Examples
+    --------
+    >>> check_positive(2, "noise_std")
+    2.0
+    >>> check_positive(0, "noise_std")
+    Traceback (most recent call last):
+    ...
+    mixedts._validation.ValidationError: noise_std must be a positive finite number, got 0
+    """
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -112,7 +249,34 @@ def check_positive(value: Any, name: str) -> float:
 
 
 def check_int(value: Any, name: str, low: int = 0) -> int:
-    """An integer >= ``low`` (numpy integers accepted, bools and floats rejected)."""
+    """An integer >= ``low`` (numpy integers accepted, bools and floats rejected).
+
+    Parameters
+    ----------
+    value : int
+    name : str
+        The argument's name, for the message.
+    low : int
+        The smallest value allowed.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValidationError
+        Not an integer (a bool or a float included), or below ``low``.
+
+    Examples
+    --------
+    >>> check_int(np.int64(3), "n_actions", low=1)
+    3
+    >>> check_int(2.0, "n_actions")
+    Traceback (most recent call last):
+    ...
+    mixedts._validation.ValidationError: n_actions must be an integer, got 2.0
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ValidationError(f"{name} must be an integer, got {value!r}")
     if int(value) < low:
@@ -121,7 +285,32 @@ def check_int(value: Any, name: str, low: int = 0) -> int:
 
 
 def check_action(a: Any, n_actions: int, name: str = "a") -> int:
-    """A valid action index in ``[0, n_actions)``."""
+    """A valid action index in ``[0, n_actions)``.
+
+    Parameters
+    ----------
+    a : int
+    n_actions : int
+        K.
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValidationError
+        Not an integer, or outside [0, K).
+
+    Examples
+    --------
+    >>> check_action(3, 3)
+    Traceback (most recent call last):
+    ...
+    mixedts._validation.ValidationError: a must be an action index in [0, 3), got 3
+    """
     a = check_int(a, name, low=-(2**62))
     if not 0 <= a < n_actions:
         raise ValidationError(f"{name} must be an action index in [0, {n_actions}), got {a}")
@@ -129,7 +318,35 @@ def check_action(a: Any, n_actions: int, name: str = "a") -> int:
 
 
 def check_actions(A: Any, n_actions: int, name: str = "A") -> np.ndarray:
-    """A 1-d integer array of valid action indices."""
+    """A 1-d integer array of valid action indices.
+
+    Parameters
+    ----------
+    A : array_like of int, shape (n,)
+        Whole floats are accepted.
+    n_actions : int
+        K.
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    ValidationError
+        Not one-dimensional, not whole numbers, or an index outside [0, K).
+
+    Examples
+    --------
+    >>> check_actions([0, 2.0], 3)
+    array([0, 2])
+    >>> check_actions([0, 1.5], 3)
+    Traceback (most recent call last):
+    ...
+    mixedts._validation.ValidationError: A must hold integer action indices
+    """
     arr = np.asarray(A)
     if arr.ndim != 1:
         raise ValidationError(f"{name} must be one-dimensional, got shape {arr.shape}")
@@ -149,7 +366,34 @@ def check_actions(A: Any, n_actions: int, name: str = "A") -> np.ndarray:
 
 
 def check_context(x: Any, n_actions: int, dim: int, name: str = "x") -> np.ndarray:
-    """A context: (d,) shared by all actions or (K, d) one row per action."""
+    """A context: (d,) shared by all actions or (K, d) one row per action.
+
+    Parameters
+    ----------
+    x : array_like, shape (d,) or (K, d)
+    n_actions, dim : int
+        K and d.
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    ndarray of float64
+
+    Raises
+    ------
+    ValidationError
+        Another shape, or values that are not finite numbers.
+
+    Examples
+    --------
+    >>> check_context(np.ones((4, 2)), 4, 2).shape
+    (4, 2)
+    >>> check_context(np.ones(3), 4, 2)
+    Traceback (most recent call last):
+    ...
+    mixedts._validation.ValidationError: x must have shape (2), got (3,)
+    """
     arr = as_float_array(x, name, ndim=(1, 2))
     if arr.ndim == 1:
         check_shape(arr, (dim,), name)
@@ -159,7 +403,30 @@ def check_context(x: Any, n_actions: int, dim: int, name: str = "x") -> np.ndarr
 
 
 def check_contexts(X: Any, n_actions: int, dim: int, name: str = "X") -> np.ndarray:
-    """A batch of contexts: (n, d) shared, or (n, K, d) per action."""
+    """A batch of contexts: (n, d) shared, or (n, K, d) per action.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d) or (n, K, d)
+    n_actions, dim : int
+        K and d.
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    ndarray of float64
+
+    Raises
+    ------
+    ValidationError
+        Another shape, or values that are not finite numbers.
+
+    Examples
+    --------
+    >>> check_contexts(np.ones((5, 4, 2)), 4, 2).shape
+    (5, 4, 2)
+    """
     arr = as_float_array(X, name, ndim=(2, 3))
     if arr.ndim == 2:
         check_shape(arr, (None, dim), name)
@@ -169,13 +436,59 @@ def check_contexts(X: Any, n_actions: int, dim: int, name: str = "X") -> np.ndar
 
 
 def check_reward(y: Any, name: str = "y") -> float:
-    """A finite scalar reward."""
+    """A finite scalar reward.
+
+    Parameters
+    ----------
+    y : number
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValidationError
+        Not a finite number, or not a scalar.
+
+    Examples
+    --------
+    >>> check_reward(np.float32(0.5))
+    0.5
+    """
     arr = as_float_array(y, name, ndim=0)
     return float(arr)
 
 
 def check_mixing(mixing: Any, n_effects: int | None = None, name: str = "mixing"):
-    """Mixing weights: (K, L) dense array or scipy sparse matrix → CSR float64 (K, L)."""
+    """Mixing weights: (K, L) dense array or scipy sparse matrix → CSR float64 (K, L).
+
+    Parameters
+    ----------
+    mixing : array_like or scipy.sparse matrix, shape (K, L)
+    n_effects : int, optional
+        L, when it is known.
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Explicit zeros removed, indices sorted.
+
+    Raises
+    ------
+    ValidationError
+        Not two-dimensional, not finite, or not L columns.
+
+    Examples
+    --------
+    >>> B = check_mixing([[0.5, 0.0], [0.0, 1.0]], n_effects=2)
+    >>> B.shape, B.nnz
+    ((2, 2), 2)
+    """
     if sp.issparse(mixing):
         mat = sp.csr_matrix(mixing, dtype=np.float64)
         mat.sum_duplicates()

@@ -42,7 +42,21 @@ class DecisionRule:
     """Base class: ``scores(summary, rng)`` returns one score per action, (K,).
 
     ``draw`` names the summary the rule consumes; ``random_ties`` says whether equal scores
-    need random tie-breaking (deterministic scores do).
+    need random tie-breaking (deterministic scores do). A subclass with a ``name`` registers
+    itself in :data:`RULES`; ``config()`` returns its constructor's arguments.
+
+    Examples
+    --------
+    A rule that scores the posterior mean minus its standard deviation (a pessimist):
+
+    >>> from mixedts.models.base import Draw
+    >>> class LCB(DecisionRule):
+    ...     draw = Draw.MEAN_STD
+    ...     def scores(self, summary, rng):
+    ...         mean, std = summary
+    ...         return mean - std
+    >>> LCB().scores((np.array([1.0, 0.8]), np.array([0.5, 0.1])), None)
+    array([0.5, 0.7])
     """
 
     name: ClassVar[str] = ""
@@ -70,7 +84,24 @@ class DecisionRule:
 
 
 def rule_from_config(cfg: dict[str, Any]) -> DecisionRule:
-    """The rule that ``rule.config()`` describes."""
+    """The rule that ``rule.config()`` describes.
+
+    Parameters
+    ----------
+    cfg : dict
+        ``{"name": ..., **arguments}``, as ``config()`` returns it.
+
+    Returns
+    -------
+    DecisionRule
+
+    Examples
+    --------
+    >>> rule_from_config(UCB(alpha=0.5).config()).alpha
+    0.5
+    >>> rule_from_config({"name": "kl-ucb", "c": 3.0})
+    KLUCBIndex(c=3.0, iterations=50)
+    """
     cfg = dict(cfg)
     return RULES[cfg.pop("name")](**cfg)
 
@@ -81,7 +112,27 @@ def argmax_active(
 ) -> int:
     """Index of the best active action; ties broken uniformly with ``rng`` when asked.
 
-    ``all_active``: whether every action is active, if the caller knows it already.
+    Parameters
+    ----------
+    scores : ndarray, shape (K,)
+    active : ndarray of bool, shape (K,)
+        The actions that may be chosen (at least one).
+    rng : numpy.random.Generator
+        Breaks ties.
+    break_ties : bool
+        Break ties uniformly (else the lowest index wins).
+    all_active : bool, optional
+        Whether every action is active, if the caller knows it already.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> argmax_active(np.array([3.0, 1.0, 3.0]), np.array([True, True, False]), rng, True)
+    0
     """
     if all_active is None:
         all_active = bool(active.all())
@@ -107,7 +158,14 @@ def _check_rate(value, name: str, low_open: bool = False) -> float:
 
 # ---------------------------------------------------------------------------- contextual rules
 class ThompsonSampling(DecisionRule):
-    """Argmax of one posterior draw of every action's expected reward."""
+    """Argmax of one posterior draw of every action's expected reward.
+
+    Examples
+    --------
+    >>> rule = ThompsonSampling()
+    >>> rule.draw.value, rule.scores(np.array([0.2, 0.9]), None)
+    ('sample', array([0.2, 0.9]))
+    """
 
     name = "thompson"
     draw = Draw.SAMPLE
@@ -118,7 +176,14 @@ class ThompsonSampling(DecisionRule):
 
 
 class Greedy(DecisionRule):
-    """Argmax of the posterior mean."""
+    """Argmax of the posterior mean.
+
+    Examples
+    --------
+    >>> rule = Greedy()
+    >>> rule.draw.value, rule.scores(np.array([0.4, 0.1]), None)
+    ('mean', array([0.4, 0.1]))
+    """
 
     name = "greedy"
     draw = Draw.MEAN
@@ -134,6 +199,35 @@ class UCB(DecisionRule):
     multiplier of action a is the self-normalised bound of Abbasi-Yadkori et al. (2011):
     ``σ √(d log((1 + n_a / (λ d)) / δ)) + √λ · theta_norm``, with ``n_a`` the action's number
     of observations and ``d = dim``.
+
+    Parameters
+    ----------
+    alpha : float
+        The constant multiplier (≥ 0).
+    width : {"constant", "abbasi-yadkori"}
+    delta : float
+        δ ∈ (0, 1) of the self-normalised bound.
+    regularization : float
+        λ > 0.
+    noise_std : float
+        σ > 0.
+    theta_norm : float
+        A bound on ‖θ‖.
+    dim : int
+        d ≥ 1.
+
+    Raises
+    ------
+    ValidationError
+        An argument out of its range.
+
+    Examples
+    --------
+    >>> mean, std = np.array([0.1, 0.5]), np.array([0.3, 0.0])
+    >>> UCB(alpha=2.0).scores((mean, std), None)
+    array([0.7, 0.5])
+    >>> UCB(width="abbasi-yadkori", dim=2).draw.value  # also needs the counts
+    'mean_std_count'
     """
 
     name = "ucb"
@@ -192,6 +286,21 @@ class ProbabilityUCB(DecisionRule):
     """UCB on the probability scale, the meTS authors' UCB-GLM: sigmoid(mean) + α · std.
 
     ``mean`` is on the linear-predictor scale (a logistic model's x_iᵀθ̂_i).
+
+    Parameters
+    ----------
+    alpha : float
+        α ≥ 0.
+
+    Raises
+    ------
+    ValidationError
+        A negative or non-finite ``alpha``.
+
+    Examples
+    --------
+    >>> ProbabilityUCB(0.5).scores((np.array([0.0, 1.0]), np.array([0.4, 0.0])), None).round(3)
+    array([0.7  , 0.731])
     """
 
     name = "ucb-probability"
@@ -216,6 +325,22 @@ class ExpertMixture(DecisionRule):
 
     GTS's and EXP4's action distribution: (1 − γ) Σ_j w_j π_j(x) + γ/K. The sampled expert's
     predictions are the scores; ties between equal predictions are broken uniformly.
+
+    Parameters
+    ----------
+    gamma : float
+        γ ∈ [0, 1].
+
+    Raises
+    ------
+    ValidationError
+        ``gamma`` outside [0, 1].
+
+    Examples
+    --------
+    >>> rule = ExpertMixture(gamma=0.3)
+    >>> rule.probabilities(np.array([1.0, 0.0, 0.0]), np.ones(3, dtype=bool))
+    array([0.8, 0.1, 0.1])
     """
 
     name = "expert-mixture"
@@ -244,7 +369,24 @@ class ExpertMixture(DecisionRule):
 
 
 class ExpertGreedy(ExpertMixture):
-    """ε-greedy over experts: the leader's greedy action w.p. 1 − ε, uniform otherwise."""
+    """ε-greedy over experts: the leader's greedy action w.p. 1 − ε, uniform otherwise.
+
+    Parameters
+    ----------
+    epsilon : float
+        ε ∈ [0, 1].
+
+    Raises
+    ------
+    ValidationError
+        ``epsilon`` outside [0, 1].
+
+    Examples
+    --------
+    >>> rule = ExpertGreedy(epsilon=0.1)
+    >>> rule.draw.value, rule.probabilities(np.array([0.0, 1.0]), np.ones(2, dtype=bool))
+    ('leader', array([0.05, 0.95]))
+    """
 
     name = "expert-greedy"
     draw = Draw.LEADER
@@ -269,6 +411,19 @@ class KArmedRule(DecisionRule):
 
     The summary holds n rounds (``Draw.SAMPLES``: an (n, K) block; ``Draw.INDEX``: one index
     for every round); the choice is a row-wise argmax over active arms, ties broken uniformly.
+    A subclass implements ``choose`` or ``index`` (one score per arm, the same for every
+    round).
+
+    Examples
+    --------
+    >>> class Greediest(KArmedRule):  # the best empirical mean, every round
+    ...     draw = Draw.INDEX
+    ...     def index(self, summary):
+    ...         counts, means = summary
+    ...         return means
+    >>> summary = (np.array([3.0, 2.0]), np.array([0.2, 0.6]))
+    >>> Greediest().choose(summary, 3, np.ones(2, dtype=bool), np.random.default_rng(0))
+    array([1, 1, 1])
     """
 
     batched = True
@@ -290,6 +445,19 @@ class KArmedThompson(KArmedRule):
     the score of an arm is max(draw, posterior mean), so no arm is scored below its mean.
     Without it the rule takes exact argmax draws where the model offers them (``Draw.ARGMAX``)
     and otherwise argmaxes its samples.
+
+    Parameters
+    ----------
+    optimistic : bool
+
+    Examples
+    --------
+    >>> draws = np.array([[0.1, 0.9], [0.8, 0.2]])  # two rounds' posterior draws of two arms
+    >>> rng, active = np.random.default_rng(0), np.ones(2, dtype=bool)
+    >>> KArmedThompson().choose(draws, 2, active, rng)
+    array([1, 0])
+    >>> KArmedThompson(optimistic=True).choose((draws, np.array([0.5, 0.95])), 2, active, rng)
+    array([1, 1])
     """
 
     name = "karmed-thompson"
@@ -316,6 +484,22 @@ class UCB1Index(KArmedRule):
     """UCB1 (Auer, Cesa-Bianchi & Fischer 2002): μ̂_i + √(c ln t / n_i), unplayed arms first.
 
     t is the total number of observations, c = ``exploration`` (2 in the paper).
+
+    Parameters
+    ----------
+    exploration : float
+        c > 0.
+
+    Raises
+    ------
+    ValidationError
+        A non-positive ``exploration``.
+
+    Examples
+    --------
+    >>> counts, means = np.array([2.0, 1.0, 0.0]), np.array([0.5, 1.0, 0.0])
+    >>> UCB1Index().index((counts, means)).round(3)  # the unplayed arm comes first
+    array([1.548, 2.482,   inf])
     """
 
     name = "ucb1"
@@ -341,6 +525,24 @@ class KLUCBIndex(KArmedRule):
     Index of arm i: max{q ∈ [μ̂_i, 1] : n_i kl(μ̂_i, q) ≤ ln t + c ln ln t}, with the Bernoulli
     KL divergence, found by vectorised bisection (``iterations`` halvings, 2⁻⁵⁰ by default);
     unplayed arms first. c = 0 is the variant recommended in practice, c = 3 the one analysed.
+
+    Parameters
+    ----------
+    c : float
+        c ≥ 0.
+    iterations : int
+        Bisection steps (≥ 1).
+
+    Raises
+    ------
+    ValidationError
+        A negative ``c`` or ``iterations`` < 1.
+
+    Examples
+    --------
+    >>> counts, means = np.array([2.0, 1.0, 1.0]), np.array([0.5, 1.0, 0.0])
+    >>> KLUCBIndex().index((counts, means)).round(3)
+    array([0.933, 1.   , 0.75 ])
     """
 
     name = "kl-ucb"

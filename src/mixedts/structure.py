@@ -86,6 +86,18 @@ class Factorization:
         Number of latent dimensions.
     reg : float
         Ridge penalty used in every per-user / per-item least-squares problem.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> users, items = rng.integers(0, 30, 600), rng.integers(0, 20, 600)
+    >>> fit = factorize_ratings(users, items, 3.0 + rng.normal(size=600), rank=2, seed=0)
+    >>> fit.n_users, fit.n_items, fit.rank
+    (30, 20, 2)
+    >>> fit.item_index([19, 0])  # rows of item_vectors for original ids
+    array([19,  0])
+    >>> fit.predict([0, 1], [5, 5]).shape
+    (2,)
     """
 
     user_vectors: np.ndarray
@@ -312,6 +324,16 @@ def factorize_ratings(
     ValidationError
         (a ``ValueError`` naming the argument) for mismatched lengths, empty, non-finite or
         non-integer ids, rank < 1, reg <= 0, n_iter < 1 or test_fraction outside [0, 1).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> users, items = rng.integers(0, 30, 600), rng.integers(0, 20, 600)
+    >>> fit = factorize_ratings(users, items, 3.0 + rng.normal(size=600), rank=2, seed=0)
+    >>> fit.user_vectors.shape, fit.item_vectors.shape
+    ((30, 2), (20, 2))
+    >>> bool(fit.test_rmse > 0), round(fit.mean, 3)  # 60 ratings held out
+    (True, 2.932)
     """
     u_raw = _as_ids(users, "users")
     i_raw = _as_ids(items, "items")
@@ -421,6 +443,19 @@ def marginal_item_prior(item_vectors: Any) -> tuple[np.ndarray, np.ndarray]:
         The mean item vector.
     cov : ndarray, shape (d, d)
         diag(v), v the per-dimension variance (ddof 0) of the item vectors.
+
+    Raises
+    ------
+    ValidationError
+        ``item_vectors`` that are not a finite (n_items, d) array.
+
+    Examples
+    --------
+    >>> V = np.array([[0.0, 0.0], [0.2, 0.0], [3.0, 3.0], [3.2, 3.0]])  # two clusters of items
+    >>> mean, cov = marginal_item_prior(V)
+    >>> mean, cov
+    (array([1.6, 1.5]), array([[2.26, 0.  ],
+           [0.  , 2.25]]))
     """
     X = _check_item_vectors(item_vectors)
     return X.mean(axis=0), np.diag(_dimension_variance(X))
@@ -501,7 +536,21 @@ def fit_mixed_effect_prior(
     Raises
     ------
     ValidationError
-        For invalid arguments (naming the argument); ImportError if scikit-learn is missing.
+        For invalid arguments (naming the argument).
+    ImportError
+        scikit-learn is missing.
+
+    Examples
+    --------
+    >>> V = np.array([[0.0, 0.0], [0.2, 0.0], [3.0, 3.0], [3.2, 3.0]])  # two clusters of items
+    >>> prior = fit_mixed_effect_prior(V, n_effects=2, seed=0)
+    >>> prior.n_actions, prior.n_effects, prior.dim
+    (4, 2, 2)
+    >>> cluster = prior.mixing.toarray().argmax(axis=1)  # membership probabilities per item
+    >>> bool(cluster[0] == cluster[1] != cluster[2] == cluster[3])
+    True
+    >>> sorted(prior.effect_mean[:, 0].round(2).tolist())
+    [0.1, 3.1]
     """
     X = _check_item_vectors(item_vectors)
     n, d = X.shape
@@ -573,6 +622,21 @@ def subset_prior(prior: MixedEffectPrior, actions: Any) -> MixedEffectPrior:
     -------
     MixedEffectPrior
         With mixing of shape (K, L) and action_cov (d, d) or (K, d, d).
+
+    Raises
+    ------
+    ValidationError
+        ``prior`` is not a MixedEffectPrior, or ``actions`` is empty or out of range.
+
+    Examples
+    --------
+    >>> from mixedts import MixedEffectPrior
+    >>> prior = MixedEffectPrior(np.zeros((2, 2)), np.stack([np.eye(2)] * 2),
+    ...                          np.eye(2)[[0, 0, 1]], np.eye(2))
+    >>> sub = subset_prior(prior, [2, 0])
+    >>> sub.n_actions, sub.mixing.toarray()
+    (2, array([[0., 1.],
+           [1., 0.]]))
     """
     if not isinstance(prior, MixedEffectPrior):
         raise ValidationError(f"prior must be a MixedEffectPrior, got {type(prior).__name__}")
@@ -605,6 +669,21 @@ def mixing_from_labels(
     Returns
     -------
     ndarray, shape (K, L)
+
+    Raises
+    ------
+    ValidationError
+        ``labels`` that are not a non-negative (K, L) array, an unknown ``empty``, or (with
+        ``empty="raise"``) rows with no label.
+
+    Examples
+    --------
+    >>> mixing_from_labels([[1, 1, 0], [0, 0, 1]])  # item 0 has two labels, item 1 one
+    array([[0.5, 0.5, 0. ],
+           [0. , 0. , 1. ]])
+    >>> mixing_from_labels([[0, 0], [1, 0]], empty="uniform")
+    array([[0.5, 0.5],
+           [1. , 0. ]])
     """
     B = as_float_array(labels, "labels", ndim=2)
     K, L = B.shape
@@ -656,6 +735,23 @@ def prior_from_labels(
     -------
     MixedEffectPrior
         effect_mean (L, d), effect_cov (L, d, d), mixing (K, L), action_cov (d, d).
+
+    Raises
+    ------
+    ValidationError
+        Invalid ``item_vectors`` or ``labels`` (see :func:`mixing_from_labels`), a number of
+        label rows other than of items, a label no item has, or ``effect_share`` outside
+        (0, 1).
+
+    Examples
+    --------
+    >>> V = np.array([[0.0, 0.0], [0.2, 0.0], [3.0, 3.0], [3.2, 3.0]])  # two clusters of items
+    >>> prior = prior_from_labels(V, [[1, 0], [1, 0], [0, 1], [1, 1]])  # item 3 has both
+    >>> prior.effect_mean
+    array([[0.72      , 0.6       ],
+           [3.06666667, 3.        ]])
+    >>> prior.mixing.toarray()[3]
+    array([0.5, 0.5])
     """
     X = _check_item_vectors(item_vectors)
     B = mixing_from_labels(labels, normalize=True, empty=empty)

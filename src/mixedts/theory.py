@@ -52,8 +52,30 @@ def mets_regret_terms(
     kappa_x: float = 1.0,
     kappa_b: float = 1.0,
 ) -> dict[str, float]:
-    """The quantities of meTS's Theorem 1: c, R^A(n), c_A, R^E(n), c_E (see
-    :func:`mets_bayes_regret_bound` for the assumptions and the symbols)."""
+    """The quantities of meTS's Theorem 1: c, R^A(n), c_A, R^E(n), c_E.
+
+    Parameters
+    ----------
+    n, n_actions, n_effects, dim, noise_std, action_std, effect_std, kappa_x, kappa_b
+        As for :func:`mets_bayes_regret_bound` (which also states the assumptions and the
+        formulas).
+
+    Returns
+    -------
+    dict of str to float
+        Keys ``"c"``, ``"R_A"``, ``"c_A"``, ``"R_E"``, ``"c_E"``.
+
+    Raises
+    ------
+    ValidationError
+        A count below 1 or a non-positive scale.
+
+    Examples
+    --------
+    >>> terms = mets_regret_terms(1000, n_actions=10, n_effects=2, dim=2)
+    >>> {name: round(value, 2) for name, value in terms.items()}
+    {'c': 11.28, 'R_A': 179.37, 'c_A': 1.44, 'R_E': 27.66, 'c_E': 2.89}
+    """
     n = check_int(n, "n", low=1)
     K = check_int(n_actions, "n_actions", low=1)
     L = check_int(n_effects, "n_effects", low=1)
@@ -95,6 +117,36 @@ def mets_bayes_regret_bound(
     :math:`c_E = \kappa_x\kappa_b\sigma_\Psi^2(1 + \kappa_x\sigma_0^2/\sigma^2)
     /\log(1 + \kappa_x\kappa_b\sigma_\Psi^2/\sigma^2)`.
 
+    Parameters
+    ----------
+    n : int
+        Rounds.
+    n_actions, n_effects, dim : int
+        K, L and d.
+    noise_std : float
+        σ, the reward noise.
+    action_std : float
+        σ0: Σ0,i = σ0² I_d.
+    effect_std : float
+        σ_Ψ: Σ_Ψ = σ_Ψ² I_{Ld}.
+    kappa_x : float
+        κ_x ≥ ‖x_t‖² for every context.
+    kappa_b : float
+        κ_b = max_i ‖b_i‖².
+    delta : float, optional
+        δ ∈ (0, 1); None: 1/n.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValidationError
+        A count below 1, a non-positive scale or δ outside (0, 1).
+
+    Notes
+    -----
     Assumes (the theorem's setting): the linear-Gaussian mixed-effect model of docs/math.md §1 with
     a **correct** prior (Bayes regret: the true parameters are drawn from it);
     Σ0,i = σ0² I_d for every action (``action_std`` = σ0) and Σ_Ψ = σ_Ψ² I_{Ld}
@@ -157,6 +209,23 @@ def log_loss_constants(c: float) -> tuple[float, float]:
     """(c2, c4) of the log loss, normalised to ℓ̃ = ℓ̂ / c, when every expert's shifted log
     loss (log ratio to the true expert) lies in [−c, c] (the paper's assumption, §4.3).
 
+    Parameters
+    ----------
+    c : float
+        The bound (> 0) on the shifted log loss.
+
+    Returns
+    -------
+    (float, float)
+        c2 and c4, to pass to :func:`gts_regret_bound`.
+
+    Raises
+    ------
+    ValidationError
+        ``c`` is not a positive number.
+
+    Notes
+    -----
     c2 = c: by Pinsker, ε_j(x)² ≤ 2 Σ_a (f_j − f*)² ≤ Σ_a KL(f* ‖ f_j) ≤ (K/γ) E[ℓ̂]
     (every arm has probability ≥ γ/K). c4 = sup E[ℓ̂²] / (c E[ℓ̂]) over Bernoulli pairs obeying
     the constraint, computed numerically (Lemma 3 proves it finite; its closed form was lost);
@@ -165,6 +234,14 @@ def log_loss_constants(c: float) -> tuple[float, float]:
     GTS on the raw log loss with learning rate η_raw is GTS on ℓ̃ with η = c · η_raw, so
     Thompson sampling itself (η_raw = 1) lies outside the reconstructed bound's range
     c4 η < 1 (which needs η_raw < 1 / sup E[ℓ̂²]/E[ℓ̂] ≤ 1/2).
+
+    Examples
+    --------
+    >>> c2, c4 = log_loss_constants(1.0)
+    >>> c2, round(c4, 3)
+    (1.0, 2.718)
+    >>> round(log_loss_constants(0.1)[1] * 0.1, 1)  # c4 → 2/c as c → 0
+    2.1
     """
     c = check_positive(c, "c")
     return c, _log_ratio_sup(c) / c
@@ -200,6 +277,32 @@ def gts_regret_bound(
         R(T) \le \gamma T + \sqrt{\frac{c_2 K T}{\gamma}\cdot
         \frac{\ln(1/\pi(j^*))}{\eta\,(1 - c_4\eta)}}.
 
+    Parameters
+    ----------
+    T : int
+        Rounds.
+    K : int
+        Actions.
+    prior_weight : float
+        π(j*) ∈ (0, 1], the prior weight of the right expert.
+    gamma : float
+        Uniform exploration γ ∈ (0, 1].
+    eta : float
+        Learning rate η ∈ (0, 1] with c4 η < 1.
+    c2, c4 : float
+        The loss's constants of conditions C2 and C4 (the square loss's by default).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValidationError
+        An argument out of its range (named).
+
+    Notes
+    -----
     Derivation: with uniform mixing every arm has probability ≥ γ/K, so a round costs at most
     γ plus Σ_j w_j ε_j(x) ≤ √(c2 (K/γ) E ℓ̄_t) (C2, Jensen); Lemma 1 (C3, C4 and
     e^{−x} ≤ 1 − x + x² for x ≥ −1) gives Σ_t E ℓ̄_t ≤ ln(1/π(j*)) / (η(1 − c4 η)); Cauchy–
@@ -214,6 +317,16 @@ def gts_regret_bound(
     are those of the square loss (:data:`SQUARE_LOSS_CONSTANTS`); :func:`log_loss_constants`
     gives the log loss's. The paper states the same structure; its exact constants were not
     recoverable from the text, so treat the constants as this reconstruction's.
+
+    Examples
+    --------
+    >>> round(gts_regret_bound(10_000, K=2, prior_weight=0.1, gamma=0.05, eta=0.1), 1)
+    6040.9
+    >>> c2, c4 = log_loss_constants(1.0)
+    >>> gts_regret_bound(10_000, 2, 0.1, gamma=0.05, eta=0.5, c2=c2, c4=c4)
+    Traceback (most recent call last):
+    ...
+    mixedts._validation.ValidationError: eta must satisfy eta <= 1 and c4 * eta < 1, got 0.5
     """
     T, K, pw, c2, c4 = _gts_args(T, K, prior_weight, c2, c4)
     return _gts_value(T, K, math.log(1.0 / pw), gamma, eta, c2, c4)
@@ -225,11 +338,36 @@ def gts_tuned_regret_bound(
 ) -> tuple[float, float, float]:
     r"""The bound of :func:`gts_regret_bound` at its minimising η and γ: (bound, γ*, η*).
 
+    Parameters
+    ----------
+    T, K, prior_weight, c2, c4
+        As for :func:`gts_regret_bound`.
+
+    Returns
+    -------
+    (float, float, float)
+        The bound, γ* and η*.
+
+    Raises
+    ------
+    ValidationError
+        An argument out of its range (named).
+
+    Notes
+    -----
     η* = min(1, 1/(2 c4)) maximises η(1 − c4η); then with B = c2 K ln(1/π(j*)) / (η*(1 − c4η*)),
     γ* = (B / (4T))^{1/3} and the bound is 3 (B/4)^{1/3} T^{2/3} — for c4 ≥ 1/2 that is
     3 (c2 c4 K ln(1/π(j*)))^{1/3} T^{2/3}, the T^{2/3} rate of the paper. Where γ* > 1 the
     bound exceeds T (trivial) and γ = 1 is returned. Same assumptions as
     :func:`gts_regret_bound`; π(j*) = 1 gives 0 (the only expert is the right one).
+
+    Examples
+    --------
+    >>> bound, gamma, eta = gts_tuned_regret_bound(10_000, K=2, prior_weight=0.1)
+    >>> round(bound, 1), round(gamma, 4), eta
+    (4633.4, 0.1544, 0.125)
+    >>> bool(abs(gts_regret_bound(10_000, 2, 0.1, gamma, eta) - bound) < 1e-9)
+    True
     """
     T, K, pw, c2, c4 = _gts_args(T, K, prior_weight, c2, c4)
     eta = min(1.0, 1.0 / (2.0 * c4))
@@ -256,8 +394,40 @@ def gts_bayes_regret_bound(
         \frac{H(\mu) + \mathrm{KL}(\mu\,\|\,\pi)}{\eta\,(1 - c_4\eta)}},
 
     from :func:`gts_regret_bound` by Jensen (the bound is concave in ln(1/π(j*))) and
-    E_μ ln(1/π(j)) = H(μ) + KL(μ‖π). Same assumptions as :func:`gts_regret_bound`, with μ, π
-    (N,) distributions over the same experts (π > 0 wherever μ > 0).
+    E_μ ln(1/π(j)) = H(μ) + KL(μ‖π).
+
+    Parameters
+    ----------
+    T, K, gamma, eta, c2, c4
+        As for :func:`gts_regret_bound`.
+    true_prior : array_like, shape (N,)
+        μ, the law of the right expert (non-negative; normalised).
+    prior : array_like, shape (N,)
+        π, the prior GTS uses (non-negative, positive wherever μ is; normalised).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValidationError
+        Priors of different shapes, with a negative entry or a zero sum, π = 0 where μ > 0,
+        or another argument out of its range.
+
+    Notes
+    -----
+    Same assumptions as :func:`gts_regret_bound`, with μ, π (N,) distributions over the same
+    experts.
+
+    Examples
+    --------
+    A uniform π over 4 experts when j* is one of the first two: H(μ) + KL(μ‖π) = ln 4.
+
+    >>> bayes = gts_bayes_regret_bound(10_000, 2, [0.5, 0.5, 0, 0], [0.25] * 4,
+    ...                                gamma=0.05, eta=0.1)
+    >>> bool(abs(bayes - gts_regret_bound(10_000, 2, 0.25, gamma=0.05, eta=0.1)) < 1e-9)
+    True
     """
     mu = as_float_array(true_prior, "true_prior", ndim=1)
     pi = as_float_array(prior, "prior", ndim=1)

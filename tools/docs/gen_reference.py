@@ -117,17 +117,14 @@ def page_entries() -> dict[str, list[str]]:
 
 def covered(entries: dict[str, list[str]]) -> set[str]:
     """The public names (as :func:`public_names` spells them) that ``entries`` document."""
-    import mixedts
-
     documented = {e for v in entries.values() for e in v}
     short = {e.rsplit(".", 1)[1] for e in documented}
     out = set()
     for full in public_names():
-        module, name = full.rsplit(".", 1)
+        name = full.rsplit(".", 1)[1]
         same_object = any(e.rsplit(".", 1)[1] == name and _same(e, full) for e in documented)
         if full in documented or (name in short and same_object):
             out.add(full)
-    del mixedts
     return out
 
 
@@ -255,8 +252,8 @@ def http_page() -> str:
     try:
         from mixedts.service.app import openapi_schema  # type: ignore[attr-defined]
     except ImportError:
-        return "\n".join(intro + ["The service extra was not installed when this site was "
-                                  "built, so the endpoint table is missing.", ""])
+        return "\n".join([*intro, "The service extra was not installed when this site was "
+                           "built, so the endpoint table is missing.", ""])
     schema = openapi_schema()
     rows = ["| method | path | summary |", "|---|---|---|"]
     for path, ops in schema.get("paths", {}).items():
@@ -306,7 +303,7 @@ def benchmarks_page() -> str:
                           for line in text.splitlines()[1:])  # fmt: skip
         bodies += [f"## {title} {{#{anchor}}}", "", f"`{path.as_posix()}`, measured on {date}.",
                    "", body, ""]
-    return "\n".join(lines + [""] + bodies)
+    return "\n".join([*lines, "", *bodies])
 
 
 def main() -> None:

@@ -142,7 +142,21 @@ class MovieLens:
     genres : tuple of str
         The G genre names, in the order of the genre columns of :attr:`items`.
 
+    Notes
+    -----
     The frame attributes are not copied: treat them as read-only.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())  # a two-rating ml-100k layout
+    >>> _ = (folder / "u.data").write_text("1\\t2\\t5\\t881250949\\n2\\t1\\t3\\t891717742\\n")
+    >>> _ = (folder / "u.item").write_text("1|Toy Story|||x|0|1\\n2|GoldenEye|||x|1|0\\n")
+    >>> _ = (folder / "u.genre").write_text("unknown|0\\nAction|1\\n")
+    >>> from mixedts.datasets import load_movielens
+    >>> load_movielens(folder)
+    MovieLens(name='ml-100k', n_ratings=2, n_users=2, n_items=2, n_genres=2)
     """
 
     name: str
@@ -262,6 +276,20 @@ def load_movielens(
         The archive could not be fetched (an ``OSError``).
     ValidationError
         Invalid arguments.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())  # a two-rating ml-100k layout
+    >>> _ = (folder / "u.data").write_text("1\\t2\\t5\\t881250949\\n2\\t1\\t3\\t891717742\\n")
+    >>> _ = (folder / "u.item").write_text("1|Toy Story|||x|0|1\\n2|GoldenEye|||x|1|0\\n")
+    >>> _ = (folder / "u.genre").write_text("unknown|0\\nAction|1\\n")
+    >>> data = load_movielens(folder)
+    >>> data.ratings["rating"].tolist(), data.genres
+    ([5.0, 3.0], ('unknown', 'Action'))
+    >>> data.items.columns.tolist()
+    ['item_id', 'title', 'unknown', 'Action']
     """
     if variant is not None and variant not in VARIANTS:
         raise ValidationError(f"variant must be None, 'ml-100k' or 'ml-1m', got {variant!r}")

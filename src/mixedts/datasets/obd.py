@@ -156,13 +156,36 @@ def load_obd(
         clicks, propensities = ``propensity_score``, positions 1..3, timestamps
         (``datetime64[ns]``, UTC), action_features (K, 4), shared contexts (n, d).
 
+    Raises
+    ------
+    DatasetNotFoundError
+        No campaign file under ``path``, or no ``item_context.csv`` beside it.
+    DatasetError
+        A file that cannot be parsed, a missing column, a bad timestamp or item id, or rows
+        that fail the checks of :class:`~mixedts.offline.LoggedFeedback` (the message names
+        the file and the row).
+    ValidationError
+        An unknown ``campaign``, ``behavior`` or ``context_set``.
+
     Examples
     --------
-    >>> from pathlib import Path
-    >>> obd = Path(__file__).resolve().parents[4] / "shared" / "data" / "obd"
-    >>> if (obd / "random_men").is_dir():  # the samples, where they are present
-    ...     logs = load_obd(obd, "men", "random")
-    ...     assert (len(logs), logs.n_actions) == (10000, 34)
+    Two logged rounds over two items, in obp's layout (rows are sorted by time on reading):
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp()) / "random_men"
+    >>> folder.mkdir()
+    >>> _ = (folder / "item_context.csv").write_text(
+    ...     ",item_id,item_feature_0,item_feature_1\\n0,0,-0.6,a\\n1,1,0.2,b\\n")
+    >>> _ = (folder / "men.csv").write_text(
+    ...     ",timestamp,item_id,position,click,propensity_score,user_feature_0\\n"
+    ...     "0,2019-11-24 00:03:36+00:00,1,1,0,0.5,u\\n"
+    ...     "1,2019-11-24 00:03:13+00:00,0,2,1,0.5,v\\n")
+    >>> logs = load_obd(folder.parent, "men", "random")
+    >>> len(logs), logs.n_actions, logs.actions.tolist(), logs.rewards.tolist()
+    (2, 2, [0, 1], [1.0, 0.0])
+    >>> logs.action_features
+    array([[ 0. , -0.6],
+           [ 1. ,  0.2]])
     """
     from ..offline.logs import LoggedFeedback  # here: mixedts.offline imports this module
 

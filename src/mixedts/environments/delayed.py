@@ -19,6 +19,18 @@ class DelayedFeedback(BanditEnvironment):
     updates in between) and conditions on the ``delay`` rewards at once (``update_batch``).
     Everything else (contexts, rewards, truth, prior) is the wrapped environment's.
 
+    Parameters
+    ----------
+    environment : BanditEnvironment
+        The environment whose rewards are delayed.
+    delay : int
+        Rounds between reward deliveries (≥ 1).
+
+    Raises
+    ------
+    ValidationError
+        ``environment`` is not a mixedts environment, or ``delay`` < 1.
+
     Examples
     --------
     >>> from mixedts.environments import MixedEffectEnvironment

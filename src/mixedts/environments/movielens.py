@@ -153,6 +153,28 @@ class MovieLensEnvironment(BanditEnvironment):
         MovieLens ids of the actions.
     users : ndarray (n_users, d)
         The pool of contexts.
+
+    Raises
+    ------
+    ValidationError
+        An invalid option, or more actions than movies.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())  # 8 users rate 6 movies (the ml-100k layout)
+    >>> rng = np.random.default_rng(0)
+    >>> rows = [f"{u}\\t{i}\\t{rng.integers(1, 6)}\\t0" for u in range(1, 9) for i in range(1, 7)]
+    >>> _ = (folder / "u.data").write_text("\\n".join(rows))
+    >>> movies = [f"{i}|Movie {i}|||x|{i % 2}|{1 - i % 2}" for i in range(1, 7)]
+    >>> _ = (folder / "u.item").write_text("\\n".join(movies))
+    >>> _ = (folder / "u.genre").write_text("Comedy|0\\nDrama|1\\n")
+    >>> env = MovieLensEnvironment(folder, n_actions=3, dim=2, n_effects=2, seed=0)
+    >>> env.theta.shape, env.users.shape, env.prior.n_effects
+    ((3, 2), (8, 2), 2)
+    >>> env.sample(4, rng).rewards.shape
+    (4, 3)
     """
 
     data: Any = None

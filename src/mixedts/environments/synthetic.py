@@ -45,9 +45,34 @@ def draw_mixing(
 ) -> np.ndarray | sp.csr_matrix:
     """Random mixing weights B, shape (K, L).
 
-    ``"dense"``: b_il ~ U[low, high]; ``"sparse"``: ``nnz`` entries per row at random effects,
-    each U[low, high] (CSR); ``"onehot"``: each action in one uniformly drawn effect (CSR);
-    ``"dirichlet"``: each row ~ Dirichlet(alpha · 1_L) (membership probabilities, as a GMM gives).
+    Parameters
+    ----------
+    kind : {"dense", "sparse", "onehot", "dirichlet"}
+        ``"dense"``: b_il ~ U[low, high]; ``"sparse"``: ``nnz`` entries per row at random
+        effects, each U[low, high]; ``"onehot"``: each action in one uniformly drawn effect;
+        ``"dirichlet"``: each row ~ Dirichlet(alpha · 1_L) (membership probabilities, as a GMM
+        gives).
+    n_actions, n_effects : int
+        K and L.
+    rng : numpy.random.Generator
+        Every draw comes from it.
+    mixing_range : (float, float)
+        (low, high) of ``"dense"`` and ``"sparse"``.
+    nnz : int
+        Non-zero weights per row of ``"sparse"`` (at most L).
+    alpha : float
+        Concentration of ``"dirichlet"``.
+
+    Returns
+    -------
+    ndarray or scipy.sparse.csr_matrix
+        (K, L): dense for ``"dense"`` and ``"dirichlet"``, CSR for ``"sparse"`` and
+        ``"onehot"``.
+
+    Raises
+    ------
+    ValidationError
+        An unknown ``kind``.
 
     Examples
     --------

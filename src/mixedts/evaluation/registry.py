@@ -96,6 +96,21 @@ _BATCH_MAX_EFFECT_DIM = 64
 class PolicySpec:
     """A named policy kind with options: ``spec(environment, rng)`` builds a fresh policy.
 
+    Parameters
+    ----------
+    kind : str
+        A registered policy's name (``"MeTS"``, ``"LinTS"``, …) or a reference (``"oracle"``).
+    options : mapping of str to value
+        The keyword-only options of the class's ``from_environment``, checked here.
+    horizon : int, optional
+        Passed to ``from_environment`` (policies tuned to the horizon read it).
+
+    Raises
+    ------
+    ConfigError
+        An unknown kind, an unknown option or a value out of its range; the message names the
+        key.
+
     Examples
     --------
     >>> from mixedts.environments import MixedEffectEnvironment

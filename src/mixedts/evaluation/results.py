@@ -36,12 +36,40 @@ def _pandas():
 class Results:
     """A tidy table with one row per (policy, run, round).
 
-    Columns: ``policy``, ``run`` (0-based), ``round`` (1-based), ``action``, ``reward``,
-    ``regret`` (expected regret of the round), ``cum_regret`` (cumulative expected regret),
-    ``realised_regret`` (best action's reward minus the received one, the authors' measure),
-    ``seconds`` (the policy's select + update time in that round).
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Columns ``policy``, ``run`` (0-based), ``round`` (1-based), ``action``, ``reward``,
+        ``regret`` (expected regret of the round), ``cum_regret`` (cumulative expected
+        regret), ``realised_regret`` (best action's reward minus the received one, the
+        authors' measure), ``seconds`` (the policy's select + update time in that round).
+    meta : mapping, optional
+        The configuration (environment, horizon, seeds, wall time, ...).
 
-    ``meta`` holds the configuration (environment, horizon, seeds, wall time, ...).
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+    meta : dict
+
+    Raises
+    ------
+    ValueError
+        ``frame`` lacks one of the columns.
+
+    Examples
+    --------
+    >>> from mixedts import LinTS
+    >>> from mixedts.environments import MixedEffectEnvironment
+    >>> from mixedts.evaluation.simulate import simulate
+    >>> env = MixedEffectEnvironment(10, 2, 2)
+    >>> results = simulate(env, {"LinTS": lambda e, rng: LinTS.from_prior(e.prior, seed=rng)},
+    ...                    horizon=50, n_runs=3, seed=0, quiet=True)
+    >>> results
+    Results(policies=['LinTS'], n_runs=3, horizon=50, rows=150)
+    >>> results.summary(rounds=[10, 50])[["round", "n_runs"]].values.tolist()
+    [[10, 3], [50, 3]]
+    >>> results.final().shape
+    (3, 3)
     """
 
     def __init__(self, frame, meta: Mapping[str, Any] | None = None) -> None:

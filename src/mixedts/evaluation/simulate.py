@@ -48,6 +48,13 @@ class Oracle:
 
     Its regret is zero by construction; use it to check an environment or as a reference.
 
+    Parameters
+    ----------
+    environment : BanditEnvironment
+        The environment whose truth it plays.
+    seed : ignored
+        Kept so that it is built like any policy factory.
+
     Examples
     --------
     >>> from mixedts.environments import MixedEffectEnvironment
@@ -78,7 +85,27 @@ class Oracle:
 
 
 def oracle(environment: BanditEnvironment, seed=None) -> Oracle:
-    """A factory for :class:`Oracle` (``policies={"oracle": oracle}``)."""
+    """A factory for :class:`Oracle` (``policies={"oracle": oracle}``).
+
+    Parameters
+    ----------
+    environment : BanditEnvironment
+        The run's environment.
+    seed : ignored
+        The run's generator, which the oracle does not need.
+
+    Returns
+    -------
+    Oracle
+
+    Examples
+    --------
+    >>> from mixedts.environments import MixedEffectEnvironment
+    >>> env = MixedEffectEnvironment(5, 2, 2)
+    >>> results = simulate(env, {"oracle": oracle}, horizon=20, seed=0, quiet=True)
+    >>> float(results.frame["cum_regret"].iloc[-1])
+    0.0
+    """
     return Oracle(environment, seed)
 
 
@@ -97,10 +124,36 @@ def run_rounds(
 ) -> dict[str, np.ndarray]:
     """Run one policy for ``horizon`` rounds; the environment draws rounds from ``rng``.
 
-    Returns arrays of length ``horizon``: ``action``, ``reward`` (what the policy received),
-    ``regret`` (expected: best expected reward minus the chosen action's), ``realised_regret``
-    (the best action's reward minus the received one, as in the authors' code) and
-    ``seconds`` (wall time of the policy's select + update in that round).
+    Parameters
+    ----------
+    environment : BanditEnvironment
+        Draws the contexts and rewards; its ``feedback_delay`` decides how often the policy
+        is updated (with ``update_batch``).
+    policy : policy
+        Anything with ``select`` and ``update`` (a contextual or context-free bandit, an
+        :class:`Oracle`); it draws from its own generator.
+    horizon : int
+        Rounds (≥ 1).
+    rng : numpy.random.Generator
+        The environment's draws.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Arrays of length ``horizon``: ``action``, ``reward`` (what the policy received),
+        ``regret`` (expected: best expected reward minus the chosen action's),
+        ``realised_regret`` (the best action's reward minus the received one, as in the
+        authors' code) and ``seconds`` (wall time of the policy's select + update in that
+        round).
+
+    Examples
+    --------
+    >>> from mixedts import LinTS
+    >>> from mixedts.environments import MixedEffectEnvironment
+    >>> env = MixedEffectEnvironment(10, 2, 2, seed=0)
+    >>> out = run_rounds(env, LinTS.from_prior(env.prior, seed=1), 30, np.random.default_rng(2))
+    >>> sorted(out), out["action"].shape
+    (['action', 'realised_regret', 'regret', 'reward', 'seconds'], (30,))
     """
     horizon = check_int(horizon, "horizon", 1)
     out = {
@@ -165,6 +218,16 @@ def run_policy(environment, policy, horizon: int, rng: np.random.Generator) -> n
 
     The environment draws contexts and rewards from ``rng``; the policy uses its own generator,
     so two policies run with equal ``rng`` seeds see the same contexts and rewards.
+
+    Parameters
+    ----------
+    environment, policy, horizon, rng
+        As for :func:`run_rounds`.
+
+    Returns
+    -------
+    ndarray
+        (horizon,): the best expected reward minus that of the chosen action, per round.
 
     Examples
     --------
@@ -351,6 +414,10 @@ def simulate(
         Run the tasks on this Dask cluster (a ``"tcp://host:port"`` address or a client).
     quiet : bool
         No progress bar (there is none anyway when stderr is not a terminal).
+    resample : bool
+        A new problem instance per run (see ``environment``).
+    meta : mapping, optional
+        Added to the results' ``meta`` (after the configuration, which it may override).
     vectorize : bool
         Step ``RUNS_PER_BATCH`` runs of a policy together where its factory can (a
         :class:`PolicySpec` of MeTS, FactoredMeTS, HierTS or JointTS with Gaussian rewards,
@@ -362,6 +429,13 @@ def simulate(
     Returns
     -------
     Results
+        One row per (policy, run, round).
+
+    Raises
+    ------
+    ValidationError
+        An environment that is not a mixedts one, an empty or malformed ``policies``, a
+        ``horizon`` or ``n_runs`` below 1, or ``n_jobs=0``.
 
     Examples
     --------

@@ -53,6 +53,24 @@ class Model(Protocol):
     Contexts ``x`` are (d,) shared by all actions or (K, d) one row per action (``None`` for
     context-free models); a policy passes each action's row, validated. ``rng`` is the
     policy's generator, for models that draw while updating (minibatch Laplace fits).
+
+    Notes
+    -----
+    A model trusts its inputs: policies validate them once, at the boundary. A model never
+    chooses; it declares in ``draws`` the summaries it can give a decision rule.
+
+    Examples
+    --------
+    >>> from mixedts.models import IndependentGaussianModel, Model
+    >>> model = IndependentGaussianModel(np.zeros((3, 2)), np.eye(2))
+    >>> isinstance(model, Model)
+    True
+    >>> x = np.array([1.0, 0.0])
+    >>> model.update(x, 1, 2.0)
+    >>> model.mean_scores(x)
+    array([0., 1., 0.])
+    >>> model.sample_scores(x, np.random.default_rng(0)).shape
+    (3,)
     """
 
     n_actions: int

@@ -217,6 +217,20 @@ class TableExperts(ExpertSet):
     Parameters
     ----------
     means : ndarray, shape (N, K), entries in [0, 1]
+
+    Raises
+    ------
+    ValidationError
+        ``means`` is not a non-empty (N, K) array of finite values in [0, 1].
+
+    Examples
+    --------
+    >>> from mixedts import GeneralizedTS, TableExperts
+    >>> experts = TableExperts([[0.2, 0.8], [0.7, 0.3]])  # two Bernoulli bandit instances
+    >>> policy = GeneralizedTS(experts, seed=0)
+    >>> policy.update(a=1, y=1.0)  # a click on action 1: the first instance gains weight
+    >>> policy.weights().round(3)
+    array([0.727, 0.273])
     """
 
     kind = "table"
@@ -271,10 +285,30 @@ class LogisticExperts(ExpertSet):
     Parameters
     ----------
     weights : ndarray, shape (N, d) or (N, K, d)
-    bias : ndarray, shape (N,) or (N, K), optional (zero by default)
+    bias : ndarray, shape (N,) or (N, K), optional
+        Zero by default.
 
+    Raises
+    ------
+    ValidationError
+        ``weights`` with an empty axis, or ``bias`` of the wrong shape.
+
+    Notes
+    -----
     One round of GTS with these experts costs one (K, d) product for the sampled expert in
     ``select`` and one (N, d) matrix-vector product in ``update``.
+
+    Examples
+    --------
+    >>> from mixedts import GeneralizedTS, LogisticExperts
+    >>> experts = LogisticExperts(np.eye(2), bias=[0.0, -1.0])  # weights shared by the actions
+    >>> x = np.array([[2.0, 0.0], [0.0, 2.0], [0.0, 0.0]])     # one row per action, K = 3
+    >>> experts.predict(x).round(2)
+    array([[0.88, 0.5 , 0.5 ],
+           [0.27, 0.73, 0.27]])
+    >>> policy = GeneralizedTS(experts, n_actions=3, seed=0)
+    >>> policy.select(x) in (0, 1, 2)
+    True
     """
 
     kind = "logistic"

@@ -37,6 +37,18 @@ class IndependentGaussianModel:
     laplace_at : {"likelihood", "posterior"}
         Laplace-approximate each action's likelihood and combine it with the Gaussian prior
         (the plug-in meTS-GLM uses), or the posterior itself at its MAP (Chapelle & Li 2011).
+
+    Examples
+    --------
+    >>> model = IndependentGaussianModel(np.zeros((3, 2)), np.eye(2), noise_std=1.0)
+    >>> x = np.array([1.0, 0.0])
+    >>> model.update(x, 1, 2.0)                  # only action 1 learns
+    >>> model.posterior_mean()
+    array([[0., 0.],
+           [1., 0.],
+           [0., 0.]])
+    >>> model.score_std(x).round(3)
+    array([1.   , 0.707, 1.   ])
     """
 
     draws = SCORE_DRAWS | {Draw.MEAN_STD_COUNT, Draw.SAMPLES}

@@ -71,6 +71,21 @@ class MixedEffectModel:
         Gaussian pseudo-observation when the data are plentiful; the second stays informative
         when an action's data are separable (the MLE diverges and f' → 0 there). The online
         method (one Newton step, no refit) always uses the first.
+
+    Examples
+    --------
+    Actions 0 and 1 share effect 0: a reward of action 0 moves action 1 too.
+
+    >>> from mixedts import MixedEffectPrior
+    >>> prior = MixedEffectPrior(np.zeros((2, 2)), np.stack([np.eye(2)] * 2),
+    ...                          np.eye(2)[[0, 0, 1]], 0.5 * np.eye(2))
+    >>> model = MixedEffectModel(prior, noise_std=1.0)
+    >>> x = np.array([1.0, 0.0])
+    >>> model.update(x, 0, 1.0)
+    >>> model.mean_scores(x).round(3)
+    array([0.6, 0.4, 0. ])
+    >>> model.sample_parameters(5, np.random.default_rng(0)).shape
+    (5, 3, 2)
     """
 
     draws = SCORE_DRAWS | {Draw.SAMPLES}

@@ -65,7 +65,32 @@ def _register(name: str):
 
 
 def make_estimator(name: str, **params: Any) -> OffPolicyEstimator:
-    """An estimator by its registered name, e.g. ``make_estimator("ips", max_weight=50)``."""
+    """An estimator by its registered name, e.g. ``make_estimator("ips", max_weight=50)``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`ESTIMATORS`: ``"ips"``, ``"snips"``, ``"dm"``, ``"dr"``, ``"sndr"``,
+        ``"switch-dr"``, ``"mips"`` or ``"replay"``.
+    **params
+        The estimator's fields (``max_weight``, ``tau``, ``columns``, ...).
+
+    Returns
+    -------
+    OffPolicyEstimator
+
+    Raises
+    ------
+    ValidationError
+        An unknown name, an unknown field or a field out of its range.
+
+    Examples
+    --------
+    >>> make_estimator("ips", max_weight=50)
+    InverseProbabilityWeighting(max_weight=50)
+    >>> make_estimator("switch-dr", tau=5.0).name
+    'switch-dr'
+    """
     if name not in ESTIMATORS:
         raise ValidationError(f"unknown estimator {name!r}; known: {', '.join(ESTIMATORS)}")
     try:
@@ -95,7 +120,22 @@ def _ratio(u: np.ndarray, v: np.ndarray) -> Estimate:
 
 @dataclass(frozen=True)
 class OffPolicyEstimator:
-    """Base class: validate the inputs, then :meth:`estimate` on an :class:`EstimatorInputs`."""
+    """Base class: validate the inputs, then :meth:`estimate` on an :class:`EstimatorInputs`.
+
+    A subclass is a frozen dataclass (its fields are its options) that names the inputs it
+    reads in ``needs`` and registers under a name in :data:`ESTIMATORS`.
+
+    Examples
+    --------
+    >>> logs = dict(rewards=[1.0, 0.0, 1.0, 0.0], actions=[0, 1, 1, 0],
+    ...             action_dist=np.tile([1.0, 0.0], (4, 1)),  # the target always plays 0
+    ...             propensities=np.full(4, 0.5))             # uniform logging
+    >>> for name in ("ips", "snips", "replay"):
+    ...     print(name, ESTIMATORS[name]().estimate_policy_value(**logs).value)
+    ips 0.5
+    snips 0.5
+    replay 0.5
+    """
 
     name: ClassVar[str] = ""
     #: the EstimatorInputs fields this estimator reads beyond rewards, actions and action_dist
@@ -113,9 +153,33 @@ class OffPolicyEstimator:
     ) -> Estimate:
         """The estimated value of the target policy ``action_dist`` (n, K) on the logged rounds.
 
-        ``rewards`` (n,), ``actions`` (n,), ``propensities`` (n,), ``estimated_rewards`` (n, K),
-        ``action_features`` (K, p), ``logging_probabilities`` (n, K): see the module docstring
-        for which estimator reads which.
+        Parameters
+        ----------
+        rewards : array_like, shape (n,)
+            r_t.
+        actions : array_like of int, shape (n,)
+            a_t, in [0, K).
+        action_dist : array_like, shape (n, K)
+            π(a | x_t), the target policy's probabilities (rows sum to 1).
+        propensities : array_like, shape (n,), optional
+            p_t = π₀(a_t | x_t), in (0, 1].
+        estimated_rewards : array_like, shape (n, K), optional
+            q̂(x_t, a), a reward model's predictions.
+        action_features : array_like, shape (K, p), optional
+            One embedding per action (MIPS).
+        logging_probabilities : array_like, shape (n, K), optional
+            π₀(· | x_t), the logging policy's full distribution (MIPS).
+
+        Returns
+        -------
+        Estimate
+            The value, its standard error and normal 95% interval.
+
+        Raises
+        ------
+        ValidationError
+            A malformed input (naming it and its first bad row), or a missing input this
+            estimator needs (see the module docstring for which reads which).
         """
         data = EstimatorInputs.check(rewards, actions, action_dist, propensities,
                                      estimated_rewards, action_features, logging_probabilities)
@@ -136,6 +200,18 @@ class OffPolicyEstimator:
 class InverseProbabilityWeighting(OffPolicyEstimator):
     """IPS: (1/n) Σ min(w_t, max_weight) r_t (unbiased when ``max_weight`` is infinite).
 
+    Parameters
+    ----------
+    max_weight : float
+        M > 0, where the weights w_t are clipped (∞: no clipping).
+
+    Raises
+    ------
+    ValidationError
+        ``max_weight`` is not a positive number.
+
+    Examples
+    --------
     >>> InverseProbabilityWeighting(max_weight=1.5).estimate_policy_value(
     ...     [1.0, 1.0], [0, 1], [[1.0, 0.0], [0.0, 1.0]], propensities=[0.5, 0.25]).value
     1.5
@@ -154,7 +230,17 @@ class InverseProbabilityWeighting(OffPolicyEstimator):
 @_register("snips")
 @dataclass(frozen=True)
 class SelfNormalizedIPW(OffPolicyEstimator):
-    """SNIPS: Σ w_t r_t / Σ w_t (NaN when every weight is 0)."""
+    """SNIPS: Σ w_t r_t / Σ w_t (NaN when every weight is 0).
+
+    Examples
+    --------
+    >>> logs = dict(rewards=[1.0, 0.0, 1.0, 0.0], actions=[0, 1, 1, 0],
+    ...             action_dist=np.tile([1.0, 0.0], (4, 1)),  # the target always plays 0
+    ...             propensities=np.full(4, 0.5))             # uniform logging
+    >>> est = SelfNormalizedIPW().estimate_policy_value(**logs)
+    >>> est.value, round(est.stderr, 3)
+    (0.5, 0.408)
+    """
 
     needs: ClassVar[tuple[str, ...]] = ("propensities",)
 
@@ -166,7 +252,17 @@ class SelfNormalizedIPW(OffPolicyEstimator):
 @_register("dm")
 @dataclass(frozen=True)
 class DirectMethod(OffPolicyEstimator):
-    """DM: (1/n) Σ_t Σ_a π(a | x_t) q̂(x_t, a); needs no propensities."""
+    """DM: (1/n) Σ_t Σ_a π(a | x_t) q̂(x_t, a); needs no propensities.
+
+    Examples
+    --------
+    >>> logs = dict(rewards=[1.0, 0.0, 1.0, 0.0], actions=[0, 1, 1, 0],
+    ...             action_dist=np.tile([1.0, 0.0], (4, 1)),  # the target always plays 0
+    ...             propensities=np.full(4, 0.5))             # uniform logging
+    >>> q_hat = np.tile([0.8, 0.4], (4, 1))  # a reward model's q̂(x_t, a)
+    >>> DirectMethod().estimate_policy_value(**logs, estimated_rewards=q_hat).value
+    0.8
+    """
 
     needs: ClassVar[tuple[str, ...]] = ("estimated_rewards",)
 
@@ -177,7 +273,29 @@ class DirectMethod(OffPolicyEstimator):
 @_register("dr")
 @dataclass(frozen=True)
 class DoublyRobust(OffPolicyEstimator):
-    """DR: (1/n) Σ_t [q̂_π(x_t) + min(w_t, max_weight) (r_t − q̂(x_t, a_t))]."""
+    """DR: (1/n) Σ_t [q̂_π(x_t) + min(w_t, max_weight) (r_t − q̂(x_t, a_t))].
+
+    Parameters
+    ----------
+    max_weight : float
+        M > 0, where the weights w_t are clipped (∞: no clipping).
+
+    Raises
+    ------
+    ValidationError
+        ``max_weight`` is not a positive number.
+
+    Examples
+    --------
+    The reward model's bias (0.8 for a value of 0.5) is corrected by the weighted residuals:
+
+    >>> logs = dict(rewards=[1.0, 0.0, 1.0, 0.0], actions=[0, 1, 1, 0],
+    ...             action_dist=np.tile([1.0, 0.0], (4, 1)),  # the target always plays 0
+    ...             propensities=np.full(4, 0.5))             # uniform logging
+    >>> q_hat = np.tile([0.8, 0.4], (4, 1))  # a reward model's q̂(x_t, a)
+    >>> round(DoublyRobust().estimate_policy_value(**logs, estimated_rewards=q_hat).value, 6)
+    0.5
+    """
 
     max_weight: float = np.inf
     needs: ClassVar[tuple[str, ...]] = ("propensities", "estimated_rewards")
@@ -193,7 +311,18 @@ class DoublyRobust(OffPolicyEstimator):
 @_register("sndr")
 @dataclass(frozen=True)
 class SelfNormalizedDoublyRobust(OffPolicyEstimator):
-    """SNDR: (1/n) Σ_t q̂_π(x_t) + Σ_t w_t e_t / Σ_t w_t (obp's form)."""
+    """SNDR: (1/n) Σ_t q̂_π(x_t) + Σ_t w_t e_t / Σ_t w_t (obp's form).
+
+    Examples
+    --------
+    >>> logs = dict(rewards=[1.0, 0.0, 1.0, 0.0], actions=[0, 1, 1, 0],
+    ...             action_dist=np.tile([1.0, 0.0], (4, 1)),  # the target always plays 0
+    ...             propensities=np.full(4, 0.5))             # uniform logging
+    >>> q_hat = np.tile([0.8, 0.4], (4, 1))  # a reward model's q̂(x_t, a)
+    >>> est = SelfNormalizedDoublyRobust().estimate_policy_value(**logs, estimated_rewards=q_hat)
+    >>> round(est.value, 6)
+    0.5
+    """
 
     needs: ClassVar[tuple[str, ...]] = ("propensities", "estimated_rewards")
 
@@ -214,6 +343,28 @@ class SwitchDoublyRobust(OffPolicyEstimator):
 
     (1/n) Σ_t [q̂_π(x_t) + 1{w_t ≤ τ} w_t (r_t − q̂(x_t, a_t))]; τ = ∞ (the default) is DR,
     τ → 0 is DM.
+
+    Parameters
+    ----------
+    tau : float
+        τ > 0, the largest weight whose correction is kept.
+
+    Raises
+    ------
+    ValidationError
+        ``tau`` is not a positive number.
+
+    Examples
+    --------
+    >>> logs = dict(rewards=[1.0, 0.0, 1.0, 0.0], actions=[0, 1, 1, 0],
+    ...             action_dist=np.tile([1.0, 0.0], (4, 1)),  # the target always plays 0
+    ...             propensities=np.full(4, 0.5))             # uniform logging
+    >>> q_hat = np.tile([0.8, 0.4], (4, 1))  # a reward model's q̂(x_t, a)
+    >>> for tau in (1.0, 2.0):  # the weights are 0 and 2: τ = 1 drops every correction
+    ...     est = SwitchDoublyRobust(tau).estimate_policy_value(**logs, estimated_rewards=q_hat)
+    ...     print(tau, round(est.value, 6))
+    1.0 0.8
+    2.0 0.5
     """
 
     tau: float = np.inf
@@ -239,6 +390,31 @@ class MarginalizedIPW(OffPolicyEstimator):
     Needs ``action_features`` (K, p) and ``logging_probabilities`` (n, K). With one embedding
     per action it is IPS; it is unbiased when the reward depends on the action only through
     its embedding.
+
+    Parameters
+    ----------
+    columns : tuple of int, optional
+        The columns of ``action_features`` that make the embedding (all by default).
+
+    Raises
+    ------
+    ValidationError
+        ``columns`` that are not non-negative indices (at construction) or out of range,
+        or logging probabilities that give an observed embedding probability 0 (when
+        estimating).
+
+    Examples
+    --------
+    Two actions with one embedding: every round counts, with weight 1.
+
+    >>> logs = dict(rewards=[1.0, 0.0, 1.0, 0.0], actions=[0, 1, 1, 0],
+    ...             action_dist=np.tile([1.0, 0.0], (4, 1)),  # the target always plays 0
+    ...             propensities=np.full(4, 0.5))             # uniform logging
+    >>> mips = MarginalizedIPW()
+    >>> est = mips.estimate_policy_value(**logs, action_features=[[1.0], [1.0]],
+    ...                                  logging_probabilities=np.full((4, 2), 0.5))
+    >>> est.value, round(est.stderr, 3)
+    (0.5, 0.289)
     """
 
     columns: tuple[int, ...] | None = None
@@ -301,6 +477,28 @@ class ReplayMethod(OffPolicyEstimator):
     logging policy is uniform: with ``check_uniform`` every given propensity must be 1/K.
     NaN when no round matches. For a policy that learns as it goes, see
     :func:`mixedts.offline.replay`.
+
+    Parameters
+    ----------
+    selection : {"sample", "argmax"}
+        Draw the target's action from π(· | x_t), or take its argmax.
+    seed : int, SeedSequence or numpy Generator
+        The draws of ``selection="sample"``.
+    check_uniform : bool
+        Refuse propensities other than 1/K.
+
+    Raises
+    ------
+    ValidationError
+        An unknown ``selection``, or (with ``check_uniform``) a propensity other than 1/K.
+
+    Examples
+    --------
+    >>> logs = dict(rewards=[1.0, 0.0, 1.0, 0.0], actions=[0, 1, 1, 0],
+    ...             action_dist=np.tile([1.0, 0.0], (4, 1)),  # the target always plays 0
+    ...             propensities=np.full(4, 0.5))             # uniform logging
+    >>> ReplayMethod(selection="argmax").estimate_policy_value(**logs).value  # rows 0 and 3
+    0.5
     """
 
     selection: str = "sample"

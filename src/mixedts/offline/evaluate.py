@@ -32,9 +32,27 @@ _SOURCE = {
 def target_probabilities(policy_or_probabilities: Any, logs: LoggedFeedback) -> np.ndarray:
     """π(a | x_t) at the logged contexts, (n, K), from an array or a policy.
 
-    A policy must offer ``action_probabilities(contexts) -> (n, K)`` for the whole batch of
-    logged contexts ((n, d) or (n, K, d)).
+    Parameters
+    ----------
+    policy_or_probabilities : array_like (n, K) or policy
+        The target policy's probabilities, or an object with
+        ``action_probabilities(contexts) -> (n, K)`` for the whole batch of logged contexts
+        ((n, d) or (n, K, d)); it is called once.
+    logs : LoggedFeedback
 
+    Returns
+    -------
+    ndarray, shape (n, K)
+        Validated rows: non-negative, each summing to 1.
+
+    Raises
+    ------
+    ValidationError
+        An array of the wrong shape or rows that are not distributions, an object with no
+        ``action_probabilities``, or one whose call fails on the batch.
+
+    Examples
+    --------
     >>> logs = LoggedFeedback(np.zeros((2, 1)), [0, 1], [1.0, 0.0])
     >>> class Uniform:
     ...     def action_probabilities(self, X):
@@ -103,6 +121,24 @@ def estimate_all(
 ) -> dict[str, Estimate]:
     """Like :func:`evaluate`, as a dict label -> :class:`Estimate` (no pandas needed).
 
+    Parameters
+    ----------
+    logs, policy_or_probabilities, estimators, reward_model
+        As for :func:`evaluate`.
+
+    Returns
+    -------
+    dict of str to Estimate
+        In the order of ``estimators``.
+
+    Raises
+    ------
+    ValidationError
+        Empty logs, an unknown or repeated estimator, or an input an estimator needs that
+        is missing (checked before any work).
+
+    Examples
+    --------
     >>> logs = LoggedFeedback(np.zeros((2, 1)), [0, 1], [1.0, 0.0], propensities=[0.5, 0.5])
     >>> estimate_all(logs, [[1.0, 0.0], [1.0, 0.0]], ["ips"])["ips"].value
     1.0
@@ -180,6 +216,11 @@ def evaluate(
         Indexed by estimator label (index name ``estimator``), with columns ``value``,
         ``stderr``, ``ci_low``, ``ci_high`` (normal 95% intervals; see
         :class:`~mixedts.offline.Estimate`).
+
+    Raises
+    ------
+    ValidationError
+        As for :func:`estimate_all`.
 
     Examples
     --------

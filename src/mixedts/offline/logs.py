@@ -58,6 +58,11 @@ class LoggedFeedback:
     logging_probabilities : array_like, shape (n, K), optional
         π₀(· | x_t), the logging policy's full action distribution (what MIPS needs).
 
+    Raises
+    ------
+    ValidationError
+        A malformed or inconsistent field; the message names it and its first bad row.
+
     Examples
     --------
     >>> logs = LoggedFeedback(np.zeros((4, 2)), [0, 1, 1, 0], [1.0, 0.0, 1.0, 1.0],

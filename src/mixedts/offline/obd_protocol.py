@@ -124,12 +124,29 @@ def read_bts_prior(path: Any, campaign: str = "men") -> tuple[np.ndarray, np.nda
     campaign : str
         A top-level section of the file: ``"all"`` (80 items), ``"men"`` (34) or ``"women"`` (46).
 
+    Returns
+    -------
+    (ndarray, ndarray)
+        alpha and beta, each (K,), positive.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        No such file (or no ``prior_bts.yaml`` in the folder).
+    DatasetError
+        A file not in the format of obp's, or a campaign without one positive alpha and beta
+        per item.
+    ValidationError
+        A campaign that is not a section of the file.
+
     Examples
     --------
-    >>> obd = Path(__file__).resolve().parents[4] / "shared" / "data" / "obd"
-    >>> if (obd / PRIOR_FILE).is_file():  # the obp files, where they are present
-    ...     alpha, beta = read_bts_prior(obd, "men")
-    ...     assert alpha.shape == beta.shape == (34,)
+    >>> import tempfile
+    >>> file = Path(tempfile.mkdtemp()) / "prior_bts.yaml"  # obp's layout, two items
+    >>> _ = file.write_text("men:\\n  alpha:\\n    - 47.0\\n    - 8.0\\n"
+    ...                     "  beta:\\n    - 1000.0\\n    - 500.0\\n")
+    >>> read_bts_prior(file, "men")
+    (array([47.,  8.]), array([1000.,  500.]))
     """
     from ..datasets.errors import DatasetError, DatasetNotFoundError
 
@@ -199,6 +216,7 @@ def bts_action_distribution(
     Returns
     -------
     ndarray (K, L), or (ndarray, ndarray) with ``return_stderr``
+        P(item k at position p), and its Monte Carlo standard errors.
 
     Examples
     --------
@@ -344,7 +362,24 @@ def _cross_fit_rewards(
 
 # ---------------------------------------------------------------------------------- protocol
 class RelativeErrorResult(NamedTuple):
-    """What :func:`obd_relative_error` returns (unpack as ``summary, raw = ...``)."""
+    """What :func:`obd_relative_error` returns (unpack as ``summary, raw = ...``).
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per estimator: ``estimator``, ``mean``, ``std``, ``n_bootstrap``,
+        ``mean_estimate``, ``v_on``, ``v_on_stderr``.
+    raw : pandas.DataFrame
+        One row per (resample, estimator): ``resample``, ``estimator``, ``estimate``,
+        ``stderr``, ``v_on``, ``relative_error``.
+
+    Examples
+    --------
+    >>> result = RelativeErrorResult(summary="per estimator", raw="per resample")
+    >>> summary, raw = result
+    >>> summary
+    'per estimator'
+    """
 
     #: one row per estimator: estimator, mean, std, n_bootstrap, mean_estimate, v_on,
     #: v_on_stderr
@@ -520,6 +555,31 @@ def obd_relative_error(
         and s.d. (ddof 1, as obp's ``describe()``) of the relative error over the resamples,
         ``n_bootstrap``, the mean estimate, V_on and its standard error. ``raw``: every
         resample's estimate, its standard error and relative error.
+
+    Raises
+    ------
+    ValidationError
+        Logs that are not a LoggedFeedback of at least two rows with shared contexts and
+        positions 1..L, a ``target_dist`` that is not (K, L) with columns summing to 1, a
+        ``bts_logs`` of fewer than two rows or a non-positive V_on, an unknown estimator or
+        reward model, or an estimator that needs a reward model when ``reward_model`` is
+        None.
+
+    Examples
+    --------
+    Uniform logs of 3 items at one position, V_on given as a number, no reward model:
+
+    >>> rng = np.random.default_rng(0)
+    >>> n = 300
+    >>> random_logs = LoggedFeedback(np.ones((n, 1)), rng.integers(0, 3, n),
+    ...                              rng.binomial(1, 0.1, n), propensities=np.full(n, 1 / 3),
+    ...                              positions=np.ones(n, dtype=int))
+    >>> summary, raw = obd_relative_error(random_logs, 0.1, [[0.5], [0.3], [0.2]],
+    ...                                   ["ips", "snips"], reward_model=None, n_bootstrap=5)
+    >>> summary[["estimator", "n_bootstrap", "v_on"]].values.tolist()
+    [['ips', 5, 0.1], ['snips', 5, 0.1]]
+    >>> len(raw)
+    10
     """
     import pandas as pd
 

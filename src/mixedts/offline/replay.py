@@ -24,9 +24,32 @@ def replay(logs: LoggedFeedback, policy: Any, *, require_uniform: bool = True) -
     kept rewards as independent (approximate: the policy changes as it learns). NaN when no
     round is kept.
 
-    The loop over rounds is sequential by nature (each choice depends on every earlier update);
-    the policy is trained in place. A context-free policy (``select()``, ``update(a, y)``) is
-    replayed without contexts.
+    Parameters
+    ----------
+    logs : LoggedFeedback
+        Logged by a uniform policy.
+    policy : policy
+        A mixedts policy, or any object with ``select(x)`` and ``update(x, a, y)``; a
+        context-free policy (``select()``, ``update(a, y)``) is replayed without contexts. It
+        is trained in place.
+    require_uniform : bool
+        Refuse logs whose propensities are not all 1/K.
+
+    Returns
+    -------
+    Estimate
+        The mean reward of the kept rounds, its standard error and 95% interval.
+
+    Raises
+    ------
+    ValidationError
+        A policy over another number of actions or context dimension, one without ``select``
+        and ``update``, or (with ``require_uniform``) a propensity other than 1/K.
+
+    Notes
+    -----
+    The loop over rounds is sequential by nature (each choice depends on every earlier
+    update).
 
     Examples
     --------

@@ -36,6 +36,18 @@ def _design(contexts: np.ndarray, actions: np.ndarray, n_actions: int) -> np.nda
 def reward_features(logs: LoggedFeedback) -> np.ndarray:
     """The feature rows of the logged (round, action) pairs, (n, d + K): fit a model on them.
 
+    Parameters
+    ----------
+    logs : LoggedFeedback
+
+    Returns
+    -------
+    ndarray, shape (n, d + K)
+        Row t is ``[x_t, onehot(a_t)]`` (with per-action contexts, the played action's row
+        x_{t, a_t}); :func:`predict_rewards` predicts from the same layout.
+
+    Examples
+    --------
     >>> logs = LoggedFeedback(np.array([[0.5], [1.0]]), [1, 0], [1.0, 0.0], n_actions=2)
     >>> reward_features(logs)
     array([[0.5, 0. , 1. ],
@@ -72,14 +84,33 @@ def _check_actions(q: np.ndarray, n_actions: int) -> None:
 def predict_rewards(model: Any, logs: LoggedFeedback) -> np.ndarray:
     """q̂(x_t, a) for every round and action, (n, K), predicted in blocks of rows.
 
+    Parameters
+    ----------
+    model : fitted model or mixedts policy
+        A regressor with ``predict`` or a binary classifier with ``predict_proba`` (the
+        probability of class 1), fitted on :func:`reward_features` rows; or a mixedts policy,
+        used as it is (its current posterior: fit it on the logs first).
+    logs : LoggedFeedback
+
+    Returns
+    -------
+    ndarray, shape (n, K)
+
+    Raises
+    ------
+    ValidationError
+        A model with neither method, a classifier with other than two classes, a failed or
+        misshapen prediction, non-finite predictions, or a policy over another number of
+        actions.
+
+    Examples
+    --------
     >>> class Model:  # a fitted scikit-learn regressor works the same way
     ...     def predict(self, features):  # context + 2 * (action 1 indicator)
     ...         return features[:, 0] + 2.0 * features[:, 2]
     >>> logs = LoggedFeedback(np.array([[0.0], [1.0], [2.0]]), [0, 1, 0], [0.0, 2.0, 2.0])
     >>> predict_rewards(Model(), logs).tolist()
     [[0.0, 2.0], [1.0, 3.0], [2.0, 4.0]]
-
-    A mixedts policy is used as it is (its current posterior: fit it on the logs first).
     """
     if is_policy(model):
         q = predict_rewards_with_policy(model, logs.contexts, name="reward_model")

@@ -63,6 +63,7 @@ def simulate_logs(
         The logging distribution π₀(· | x_t): uniform, given row by row, or computed as
         ``logging_policy(contexts) -> (n, K)``.
     n : int
+        Rounds (≥ 0).
     seed : None, int, SeedSequence or Generator
         Draws the rounds, then the logged actions.
     action_features : array_like (K, p), optional
@@ -104,9 +105,27 @@ def simulate_logs(
 def true_policy_value(logs: LoggedFeedback, probabilities: Any) -> float:
     """(1/n) Σ_t Σ_a π(a | x_t) E[r | x_t, a]: the value of π on the logged contexts.
 
-    Needs ``logs.expected_rewards`` (simulated logs). Every estimator here is unbiased (or
-    consistent) for this quantity given the contexts.
+    Every estimator here is unbiased (or consistent) for this quantity given the contexts.
 
+    Parameters
+    ----------
+    logs : LoggedFeedback
+        With ``expected_rewards`` (simulated logs, see :func:`simulate_logs`).
+    probabilities : array_like, shape (n, K)
+        π(a | x_t), the target policy at the logged contexts.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValidationError
+        Logs without ``expected_rewards``, or ``probabilities`` that are not (n, K)
+        distributions.
+
+    Examples
+    --------
     >>> logs = LoggedFeedback(np.zeros((2, 1)), [0, 1], [0.0, 1.0],
     ...                       expected_rewards=[[0.0, 1.0], [0.5, 0.5]])
     >>> true_policy_value(logs, [[0.0, 1.0], [1.0, 0.0]])

@@ -65,6 +65,20 @@ class ContextualBandit(Persistent):
     Every public method validates its arguments first; a rejected call raises ``ValueError``
     naming the argument and leaves the posterior and the random state exactly as they were.
 
+    Parameters
+    ----------
+    model : Model
+        The posterior (see :mod:`mixedts.models`).
+    rule : DecisionRule
+        Turns the summary it declares into scores (see :mod:`mixedts.rules`).
+    seed : int, SeedSequence or numpy Generator, optional
+        Every draw of the policy comes from it.
+
+    Raises
+    ------
+    ValidationError
+        ``model`` does not offer the summary ``rule`` consumes, or an invalid ``seed``.
+
     Examples
     --------
     >>> import numpy as np
@@ -339,7 +353,25 @@ class ContextFreeBandit(Persistent):
 
     ``select()``/``select_batch(n)`` choose arms from the current posterior (no update in
     between), ``update(a, y)``/``update_batch(A, Y)`` condition on rewards, possibly late.
-    ``contextual`` is the wrapped policy (``contextual.select(None)`` is ``select()``).
+
+    Parameters
+    ----------
+    contextual : ContextualBandit
+        The wrapped policy, kept as ``contextual`` (``contextual.select(None)`` is
+        ``select()``); its model has no context (``dim == 0``).
+
+    Examples
+    --------
+    The posterior mean's argmax over Beta-Bernoulli arms:
+
+    >>> from mixedts import ContextFreeBandit, ContextualBandit
+    >>> from mixedts.models.beta import BetaBernoulliModel
+    >>> from mixedts.rules import Greedy
+    >>> arms = BetaBernoulliModel(np.ones(3), np.ones(3))
+    >>> policy = ContextFreeBandit(ContextualBandit(arms, Greedy(), seed=0))
+    >>> policy.update_batch([0, 2, 2], [0.0, 1.0, 1.0])
+    >>> policy.select(), policy.select_batch(3).tolist()
+    (2, [2, 2, 2])
     """
 
     #: the class of the wrapped policy (persistence rebuilds it)

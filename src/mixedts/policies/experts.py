@@ -339,8 +339,17 @@ class EpsilonGreedyExperts(_LossBandit):
     """ε-greedy over experts: follow the leader (smallest cumulative loss on the played pairs,
     ties uniformly at random) with probability 1 − ε, a uniform action otherwise.
 
-    Parameters are those of :class:`GeneralizedTS` with ``epsilon`` for γ (the loss defaults to
-    the square loss; η only scales the stored log weights).
+    Parameters
+    ----------
+    experts : as for :class:`GeneralizedTS`
+    epsilon : float
+        The probability of a uniform action, ε ∈ [0, 1] (γ of :class:`GeneralizedTS`).
+    loss : {"square", "log"} or callable
+        As for :class:`GeneralizedTS`, the square loss by default.
+    prior, seed, n_actions
+        As for :class:`GeneralizedTS`.
+    eta : float
+        Only scales the stored log weights (the leader does not depend on it).
 
     Examples
     --------

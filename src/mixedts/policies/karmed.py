@@ -124,10 +124,13 @@ class GaussianTS(_KArmed):
     Parameters
     ----------
     n_actions : int
+        K.
     prior_mean, prior_std : float or (K,)
+        μ0 and s0 (> 0) of each arm; the scalars are also the prior of arms added later.
     noise_std : float
         σ.
-    seed, variance_scale, optimistic : as for :class:`BernoulliTS`.
+    seed, variance_scale, optimistic
+        As for :class:`BernoulliTS`.
 
     Examples
     --------
@@ -177,6 +180,15 @@ class GaussianTS(_KArmed):
 class UCB1(_KArmed):
     """UCB1 for rewards in [0, 1]: μ̂_i + √(exploration · ln t / n_i), unplayed arms first.
 
+    Parameters
+    ----------
+    n_actions : int
+        K.
+    exploration : float
+        c > 0 (2 in Auer, Cesa-Bianchi & Fischer 2002); t is the number of observations.
+    seed : int, SeedSequence or numpy Generator, optional
+        Breaks ties.
+
     Examples
     --------
     >>> from mixedts import UCB1
@@ -207,8 +219,28 @@ class UCB1(_KArmed):
 
 @register
 class KLUCB(UCB1):
-    """KL-UCB for rewards in [0, 1] (Garivier & Cappé 2011); ``c`` as in
-    :class:`~mixedts.rules.KLUCBIndex`."""
+    """KL-UCB for rewards in [0, 1] (Garivier & Cappé 2011).
+
+    Parameters
+    ----------
+    n_actions : int
+        K.
+    c : float
+        ≥ 0, as in :class:`~mixedts.rules.KLUCBIndex` (0: the variant recommended in
+        practice; 3: the one analysed).
+    seed : int, SeedSequence or numpy Generator, optional
+        Breaks ties.
+
+    Examples
+    --------
+    >>> from mixedts import KLUCB
+    >>> policy = KLUCB(3, seed=0)
+    >>> policy.update_batch([0, 1, 2, 2], [0.0, 1.0, 1.0, 1.0])
+    >>> policy.empirical_means()
+    array([0., 1., 1.])
+    >>> policy.select()
+    2
+    """
 
     def __init__(self, n_actions: int, c: float = 0.0, seed=None) -> None:
         K = V.check_int(n_actions, "n_actions", low=1)

@@ -66,8 +66,15 @@ class LinTS(IndependentMixin, ContextualBandit):
     Parameters
     ----------
     prior_mean : (K, d)
+        μ0_i, each action's prior mean.
     prior_cov : (d, d) shared or (K, d, d) per action
+        Σ0_i, symmetric positive definite.
     noise_std : float
+        σ, the reward noise.
+    seed : int, SeedSequence or numpy Generator, optional
+        Every draw of the policy comes from it.
+    refactor_every : int
+        Recompute the covariances exactly every this many updates (0: never).
     likelihood, laplace, laplace_batch, ridge, binarize, laplace_at
         As for :class:`MeTS`; ``likelihood="logistic"`` is GLM-TS (see :class:`GLMTS`), with
         the same default expansion point (``laplace_at="posterior"``).
@@ -141,12 +148,22 @@ class LinUCB(IndependentMixin, ContextualBandit):
     Parameters
     ----------
     n_actions, dim : int
+        K and d.
     alpha : float
         Width multiplier (``width="constant"``).
     regularization : float
         Ridge λ (prior covariance σ²I/λ).
+    noise_std : float
+        σ, the reward noise.
     width : {"constant", "abbasi-yadkori"}
-        The self-normalised width of Abbasi-Yadkori et al. (2011) with ``delta``.
+        A constant multiplier ``alpha``, or the self-normalised bound of Abbasi-Yadkori et
+        al. (2011) (see :class:`~mixedts.rules.UCB`).
+    delta : float
+        The bound's confidence level δ (``width="abbasi-yadkori"``).
+    theta_norm : float
+        The bound's S ≥ ‖θ‖ (``width="abbasi-yadkori"``).
+    seed : int, SeedSequence or numpy Generator, optional
+        Breaks ties.
     prior_mean : (K, d), optional
         The ridge's centre (zeros).
     prior_cov : (d, d) or (K, d, d), optional

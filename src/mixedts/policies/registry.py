@@ -28,7 +28,19 @@ POLICIES: dict[str, type] = {}
 
 
 class ConfigError(ValidationError):
-    """An invalid experiment file or policy option; the message names the key."""
+    """An invalid experiment file or policy option; the message names the key.
+
+    A :class:`~mixedts.ValidationError`, hence a ``ValueError``.
+
+    Examples
+    --------
+    >>> from mixedts.evaluation import ConfigError, PolicySpec
+    >>> try:
+    ...     PolicySpec("HierTS", {"effect_cov_scale": -1.0})
+    ... except ConfigError as exc:
+    ...     print(exc)
+    policy.effect_cov_scale: expected a positive number, got -1.0
+    """
 
 
 # ---------------------------------------------------------------------- option annotations
@@ -157,6 +169,41 @@ def register(cls: type) -> type:
 
     The class needs ``from_environment(environment, seed=None, horizon=None, *, ...)`` whose
     keyword-only, annotated parameters are its experiment-file options.
+
+    Parameters
+    ----------
+    cls : type
+        The policy class; its name is its save/load name and its experiment-file ``type``.
+
+    Returns
+    -------
+    type
+        ``cls`` itself.
+
+    Raises
+    ------
+    TypeError
+        No ``from_environment`` classmethod, another class registered under the same name, or
+        an option annotation the registry cannot check.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixedts import GaussianTS, register
+    >>> from mixedts.environments import MixedEffectEnvironment
+    >>> from mixedts.evaluation import PolicySpec
+    >>> @register
+    ... class NarrowTS(GaussianTS):
+    ...     "Gaussian TS with a narrow prior."
+    ...     @classmethod
+    ...     def from_environment(cls, environment, seed=None, horizon=None, *,
+    ...                          prior_std: Positive = 0.1):
+    ...         return cls(environment.n_actions, prior_std=prior_std, seed=seed)
+    >>> env = MixedEffectEnvironment(5, 2, 2, seed=0)
+    >>> policy = PolicySpec("NarrowTS", {"prior_std": 0.5})(env, np.random.default_rng(0))
+    >>> type(policy).__name__, policy.n_actions
+    ('NarrowTS', 5)
+    >>> del POLICIES["NarrowTS"]  # the example leaves the registry as it found it
     """
     if not callable(getattr(cls, "from_environment", None)):
         raise TypeError(f"{cls.__name__} needs a from_environment classmethod to be registered")
