@@ -90,15 +90,16 @@ def special(kind: str, options: dict) -> dict:
 
 
 CASES = [(kind, opts) for kind in sorted(POLICIES) if kind in (
-    "BernoulliTS", "EXP4", "EpsilonGreedyExperts", "FactoredMeTS", "GLMTS", "GaussianTS",
-    "GeneralizedTS", "HierTS", "JointTS", "KLUCB", "LinTS", "LinUCB", "MeTS", "UCB1", "UCBGLM")
+    "BernoulliTS", "DiffusionTS", "EXP4", "EpsilonGreedyExperts", "FactoredMeTS", "GLMTS",
+    "GaussianTS", "GeneralizedTS", "HierTS", "JointTS", "KLUCB", "LinTS", "LinUCB", "MeTS",
+    "UCB1", "UCBGLM")
     for opts in option_values(POLICIES[kind])]
 
 
 def test_every_builtin_policy_is_registered_and_covered():
-    builtin = {"BernoulliTS", "EXP4", "EpsilonGreedyExperts", "FactoredMeTS", "GLMTS",
-               "GaussianTS", "GeneralizedTS", "HierTS", "JointTS", "KLUCB", "LinTS", "LinUCB",
-               "MeTS", "UCB1", "UCBGLM"}
+    builtin = {"BernoulliTS", "DiffusionTS", "EXP4", "EpsilonGreedyExperts", "FactoredMeTS",
+               "GLMTS", "GaussianTS", "GeneralizedTS", "HierTS", "JointTS", "KLUCB", "LinTS",
+               "LinUCB", "MeTS", "UCB1", "UCBGLM"}
     assert builtin <= set(POLICIES)
     assert {kind for kind, _ in CASES} == builtin
     for kind in builtin:  # the public names are the registered classes

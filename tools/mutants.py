@@ -560,6 +560,109 @@ MUTANTS: list[Mutant] = [
         'lift=lambda f: f["estimate"] - ctr',
         'lift not paired on the resample', ("tests/test_obd_training.py",),
     ),
+    # ------------------------------------------------------------------ dTS (issue #14)
+    Mutant(
+        'dts-message-map-dropped', 'models/diffusion_chain.py',
+        'G = _sym(KP if V is None else V.T @ KP @ V)',
+        'G = _sym(KP)',
+        "upward message ignores the link's map", ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-nonlinear-message', 'models/diffusion_chain.py',
+        'G = _sym(KP if V is None else V.T @ KP @ V)',
+        'G = _sym(P if V is None else V.T @ KP @ V)',
+        'message precision without the gain', ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-message-vector-gain', 'models/diffusion_chain.py',
+        'B = K[j].T @ B if V is None else V.T @ (K[j].T @ B)',
+        'B = K[j].T @ B if V is None else V.T @ B',
+        'message vector without the gain (linear-map case)', ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-top-mean-gain', 'models/diffusion_chain.py',
+        'c[L - 1] += K[L - 1] @ top_mean',
+        'c[L - 1] += top_mean',
+        "top layer's prior mean without its gain", ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-lemma2-link', 'models/diffusion_chain.py',
+        'A = chain.K[j] @ links[j + 1]',
+        'A = chain.K[j]',
+        'Lemma 2 covariance drops the link', ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-lemma2-transpose', 'models/diffusion_chain.py',
+        'cov[j] = _sym(chain.Sbar[j] + A @ cov[j + 1] @ A.T)',
+        'cov[j] = _sym(chain.Sbar[j] + A @ cov[j + 1] @ A)',
+        'Lemma 2 covariance A Σ A instead of A Σ Aᵀ', ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-sampler-sqrt-transpose', 'models/diffusion_chain.py',
+        'psi[..., j, :] = parent @ chain.K[j].T + chain.c[j] + z[..., j, :] @ chain.C[j].T',
+        'psi[..., j, :] = parent @ chain.K[j].T + chain.c[j] + z[..., j, :] @ chain.C[j]',
+        "top-down sampler's square root transposed", ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-sampler-link', 'models/diffusion_chain.py',
+        'parent = link(j + 1, psi[..., j + 1, :])',
+        'parent = psi[..., j + 1, :]',
+        'top-down sampler skips the link', ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-incremental-precision-sign', 'models/diffusion.py',
+        'self.G_act += np.outer(p["w"], p["w"])',
+        'self.G_act -= np.outer(p["w"], p["w"])',
+        'incremental action-sum precision of the wrong sign', ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-incremental-eta', 'models/diffusion.py',
+        'self.eta_act += p["dpm"]\n        self._after(1)',
+        'self.eta_act += p["dpm"] / 2\n        self._after(1)',
+        'incremental information vector halved', ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-batch-precision', 'models/diffusion.py',
+        'self.G_act += p["dM"].sum(axis=0)',
+        'self.G_act += p["dM"][0]',
+        "batch update keeps only the first action's term", ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-score-direction', 'models/diffusion.py',
+        'q[acts] = np.matmul(self.store.S[:n], q[acts][:, :, None])[:, :, 0] @ self.store.P0',
+        'q[acts] = np.matmul(self.store.S[:n], q[acts][:, :, None])[:, :, 0]',
+        'score direction without P0', ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-glm-posterior-gradient', 'models/diffusion.py',
+        'b = np.einsum("uij,uj->ui", G, mode) + np.einsum("uij,uj->ui", P0, mode - center)',
+        'b = np.einsum("uij,uj->ui", G, mode)',
+        'GLM-dTS pseudo-observation without ∇log L', ("tests/test_diffusion_glm.py",),
+    ),
+    Mutant(
+        'dts-hierts1-omega', 'priors_diffusion.py',
+        'omega1 = self._covs[0] + np.einsum(',
+        'omega1 = 0 * self._covs[0] + np.einsum(',
+        'HierTS-1 covariance drops Σ_1', ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-omega2-transpose', 'priors_diffusion.py',
+        'cov = np.einsum("lij,ljk,lmk->im", B, self._covs[1:], B)',
+        'cov = np.einsum("lij,ljk,lkm->im", B, self._covs[1:], B)',
+        'Ω₂ = Σ B Σ B instead of B Σ Bᵀ', ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-prior-sampler-link', 'priors_diffusion.py',
+        'psi[j] = self.link(j + 1, psi[j + 1]) + chol[j + 1] @ rng.standard_normal(d)',
+        'psi[j] = psi[j + 1] + chol[j + 1] @ rng.standard_normal(d)',
+        'prior sampler skips the link', ("tests/test_diffusion.py",),
+    ),
+    Mutant(
+        'dts-env-sparsity-rows', 'environments/diffusion.py',
+        'W[:, layer_dims[j]:] = 0.0',
+        'W[layer_dims[j]:, :] = 0.0',
+        'sparsity pattern on rows, not columns', ("tests/test_diffusion_env.py",),
+    ),
 ]
 
 

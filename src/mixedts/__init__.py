@@ -13,6 +13,7 @@ from .policies import (
     BernoulliTS,
     ContextFreeBandit,
     ContextualBandit,
+    DiffusionTS,
     EpsilonGreedyExperts,
     FactoredMeTS,
     GaussianTS,
@@ -25,6 +26,7 @@ from .policies import (
     register,
 )
 from .priors import MixedEffectPrior
+from .priors_diffusion import DiffusionPrior, ReLULink
 from .priors_linear import LinearEffectPrior
 from .structure import (
     factorize_ratings,
@@ -45,6 +47,8 @@ __all__ = [
     "ContextFreeBandit",
     "ContextualBandit",
     "CorruptFileError",
+    "DiffusionPrior",
+    "DiffusionTS",
     "EpsilonGreedyExperts",
     "FactoredMeTS",
     "GaussianTS",
@@ -57,6 +61,7 @@ __all__ = [
     "LogisticExperts",
     "MeTS",
     "MixedEffectPrior",
+    "ReLULink",
     "TableExperts",
     "ValidationError",
     "factorize_ratings",

@@ -29,7 +29,8 @@ API_PAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
                  "(`mixedts.policies`).", ("mixedts.policies",)),
     "priors": ("Priors and structure", "Mixed-effect and linear-effect priors, and learning a "
                "structure from data (`mixedts.structure`).",
-               ("mixedts.priors", "mixedts.priors_linear", "mixedts.structure")),
+               ("mixedts.priors", "mixedts.priors_linear", "mixedts.priors_diffusion",
+                "mixedts.structure")),
     "models": ("Models (posteriors)", "Posteriors that never choose (`mixedts.models`).",
                ("mixedts.models",)),
     "rules": ("Decision rules", "Rules turn a posterior summary into scores "

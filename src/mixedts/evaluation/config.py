@@ -11,7 +11,7 @@
     resample = true           # optional; a new problem instance per run (the paper)
 
     [environment]
-    type = "mixed-effect"     # or "slates", "classification"
+    type = "mixed-effect"     # or "slates", "classification", "movielens", "diffusion"
     n_actions = 100
     contexts = "pool"
     # ... any MixedEffectEnvironment / SlateEnvironment field; delay = δ wraps it in
@@ -41,6 +41,7 @@ from ..datasets import DatasetError
 from ..environments import (
     ClassificationEnvironment,
     DelayedFeedback,
+    DiffusionEnvironment,
     MixedEffectEnvironment,
     MovieLensEnvironment,
     SlateEnvironment,
@@ -91,6 +92,12 @@ def _mixing(v):
     raise ValueError(f"expected 'dense', 'sparse', 'onehot' or 'dirichlet', got {v!r}")
 
 
+def _sizes(v):
+    if not isinstance(v, list) or not v:
+        raise ValueError(f"expected a list of integers, got {v!r}")
+    return [_integer(1)(x) for x in v]
+
+
 def _weights(v):
     if not isinstance(v, list) or not v:
         raise ValueError(f"expected a list of numbers, got {v!r}")
@@ -130,6 +137,26 @@ ENVIRONMENTS: dict[str, tuple[Any, dict[str, Any]]] = {
             "n_positions": _integer(1),
             "position_weights": _weights,
             "distinct": _boolean,
+        },
+    ),
+    "diffusion": (
+        DiffusionEnvironment,
+        {
+            "n_actions": _integer(1),
+            "dim": _integer(1),
+            "n_layers": _integer(1),
+            "layer_dims": _sizes,
+            "link": _choice("linear", "relu"),
+            "hidden": _integer(1),
+            "link_range": _pair,
+            "latent_std": _positive,
+            "action_std": _positive,
+            "noise_std": _positive,
+            "reward": _choice("linear", "logistic"),
+            "contexts": _choice("per-action", "shared"),
+            "context_range": _pair,
+            "seed": _integer(0),
+            "delay": _integer(1),
         },
     ),
     "classification": (

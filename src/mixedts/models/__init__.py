@@ -2,12 +2,14 @@
 
 from .base import Model
 from .batched import BatchedLinearGaussianModel
+from .diffusion import DiffusionModel
 from .independent import IndependentGaussianModel
 from .joint import JointGaussianModel
 from .mixed_effect import MixedEffectModel
 
 __all__ = [
     "BatchedLinearGaussianModel",
+    "DiffusionModel",
     "IndependentGaussianModel",
     "JointGaussianModel",
     "MixedEffectModel",

@@ -5,6 +5,7 @@ Every policy class is registered once, beside its class (``@register``): see
 """
 
 from .base import ContextFreeBandit, ContextualBandit
+from .diffusion import DiffusionTS
 from .experts import EXP4, EpsilonGreedyExperts, GeneralizedTS
 from .glm import GLMTS, UCBGLM
 from .karmed import KLUCB, UCB1, BernoulliTS, GaussianTS
@@ -23,6 +24,7 @@ __all__ = [
     "ConfigError",
     "ContextFreeBandit",
     "ContextualBandit",
+    "DiffusionTS",
     "EpsilonGreedyExperts",
     "FactoredMeTS",
     "GaussianTS",
