@@ -26,6 +26,13 @@ def test_full_commands_name_their_extra_in_one_line(command, capsys):
     assert len(out) == 1 and "pip install 'mixedts[experiments]'" in out[0]
 
 
+@pytest.mark.parametrize("command", ["serve", "export"])
+def test_service_commands_name_their_extras_in_one_line(command, capsys):
+    assert cli_core.main([command, "policy.npz"]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "pip install 'mixedts[experiments,service]'" in out[0]
+
+
 def test_core_demo_prints_the_table_without_the_extra(capsys):
     assert cli_core.main(["demo", "--runs", "2", "--horizon", "60", "--seed", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()

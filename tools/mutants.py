@@ -663,6 +663,55 @@ MUTANTS: list[Mutant] = [
         'W[layer_dims[j]:, :] = 0.0',
         'sparsity pattern on rows, not columns', ("tests/test_diffusion_env.py",),
     ),
+    # ------------------------------------------------------ decision service (issue #13)
+    Mutant(
+        'service-ttl', 'service/state.py',
+        'learned = age <= self.settings.ttl',
+        'learned = True',
+        'late rewards learned', ("tests/test_service.py",),
+    ),
+    Mutant(
+        'service-propensity-count', 'service/decide.py',
+        'p = np.count_nonzero(choices == a) / n_draws',
+        'p = np.count_nonzero(choices == a) / (n_draws + 1)',
+        'propensity over the wrong count', ("tests/test_service_units.py",),
+    ),
+    Mutant(
+        'service-eligible-ignored', 'service/decide.py',
+        'choices = argmax_rows(draws, mask, rng)',
+        'choices = argmax_rows(draws, core.active, rng)',
+        'eligible set ignored', ("tests/test_service_units.py", "tests/test_service.py"),
+    ),
+    Mutant(
+        'service-token-skipped', 'service/security.py',
+        'if self.expected is not None and scope["path"] not in OPEN_PATHS:',
+        'if False:',
+        'no token check', ("tests/test_service_security.py",),
+    ),
+    Mutant(
+        'service-duplicate-always', 'service/state.py',
+        '            if prior == y:',
+        '            if True:',
+        'a different second reward taken as a duplicate', ("tests/test_service.py",),
+    ),
+    Mutant(
+        'service-replay-drops-last', 'service/snapshots.py',
+        "        for change in batch:  # the learner's order",
+        "        for change in batch[:-1]:  # the learner's order",
+        'replay loses a change', ("tests/test_service_crash.py",),
+    ),
+    Mutant(
+        'service-apply-order', 'service/state.py',
+        'for _, change in sorted(plan.applies, key=lambda p: p[1].lsn):',
+        'for _, change in sorted(plan.applies, key=lambda p: -p[1].lsn):',
+        'changes applied out of lsn order', ("tests/test_service_crash.py",),
+    ),
+    Mutant(
+        'service-no-commit', 'service/engine.py',
+        '            if events or changes or sequence:\n                with',
+        '            if False:\n                with',
+        'answers without storing', ("tests/test_service.py",),
+    ),
 ]
 
 

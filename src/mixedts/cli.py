@@ -13,6 +13,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the CLI needs the 'experiments' extra
     raise SystemExit("the full mixedts command needs: pip install 'mixedts[experiments]'") from exc
 
+from .cli_service import register as register_service
 from .evaluation import ConfigError, Results, load_experiment
 from .evaluation.demo import DEMO
 
@@ -379,6 +380,9 @@ def version() -> None:
     from . import __version__
 
     typer.echo(__version__)
+
+
+register_service(app)  # serve, export (cli_service.py; the service extra loads lazily)
 
 
 def main() -> None:  # pragma: no cover - entry point

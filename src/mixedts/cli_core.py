@@ -13,6 +13,8 @@ import numpy as np
 
 EXTRA = "pip install 'mixedts[experiments]'"
 FULL_ONLY = ("run", "reproduce", "plot", "evaluate", "bench")
+SERVICE = "pip install 'mixedts[experiments,service]'"
+SERVICE_ONLY = ("serve", "export")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("version", help="print the installed version")
     for name in FULL_ONLY:
         sub.add_parser(name, help=f"needs the experiments extra ({EXTRA})", add_help=False)
+    for name in SERVICE_ONLY:
+        sub.add_parser(name, help=f"needs the service extra ({SERVICE})", add_help=False)
     return parser
 
 
@@ -74,6 +78,10 @@ def main(argv: list[str]) -> int:
         return 0
     if args.command in FULL_ONLY:
         print(f"error: mixedts {args.command} needs the experiments extra: {EXTRA}")
+        return 2
+    if args.command in SERVICE_ONLY:
+        print(f"error: mixedts {args.command} needs the experiments and service extras: "
+              f"{SERVICE}")
         return 2
     for key in ("runs", "horizon"):
         if getattr(args, key) < 1:
