@@ -4,16 +4,21 @@
 K = 1000 actions, d = d′ = 10, Σ = 3I, Σ_a = I, μ and W_a uniform on [−1, 1], σ = 1,
 contexts uniform on [−1, 1]^d, uniform logging (see :mod:`mixedts.offline.sdm_synthetic`).
 OPE: squared error of the ε-greedy (ε = 0.5) target's value, the truth being its value under
-the context distribution (10,000 fresh contexts). OPL: relative reward of the greedy policy
-on each reward model's posterior mean, on the same fresh contexts.
+the context distribution (10,000 fresh contexts). OPL: relative reward, on the same fresh
+contexts, of the greedy policy of each reward model (sDM, DM (Bayes), DM (Freq)) and of the
+linear-softmax policy that maximises DR (DM (Freq) reward model), snIPS, MIPS or IPS (its
+expected value under π_β).
 
 Usage:
     python examples/sdm_synthetic.py [--instances 50] [--n 50 100 250 500 1000 2000]
         [--seed 0] [--out results/sdm_synthetic] [--docs-img docs/img/sdm-synthetic.png]
+        [--learners dr snips mips ips] [--l2 1e-3] [--maxiter 10]
+        [--clusters theta|prior] [--n-clusters 100] [--jobs 2]
 
 Writes ``results.csv`` (tidy: instance, n, method, metric, value, truth), ``summary.csv``
-(mean and s.e. over instances) and ``sdm-synthetic.png`` under ``--out``, and copies the PNG
-to ``--docs-img`` (pass ``--docs-img ''`` to skip). Needs pandas and matplotlib.
+(mean and s.e. over instances) and ``sdm-synthetic.png`` under ``--out``, copies the PNG
+to ``--docs-img`` (pass ``--docs-img ''`` to skip), and prints the table at the largest n
+(ours ± s.e. beside the paper's readings) as Markdown. Needs pandas and matplotlib.
 """
 
 from __future__ import annotations
@@ -32,6 +37,16 @@ COLORS = {"sdm": "#d62728", "dm-bayes": "#1f77b4", "dm-freq": "#2ca02c", "ips": 
 LABELS = {"sdm": "sDM", "dm-bayes": "DM (Bayes)", "dm-freq": "DM (Freq)", "ips": "IPS",
           "snips": "snIPS", "dr": "DR (sDM model)", "dr-freq": "DR (Freq model)",
           "mips": "MIPS"}  # fmt: skip
+#: In the OPL panel "dr" is the paper's DR learner (DM (Freq) reward model): drawn as dr-freq.
+OPL_AS = {"dr": "dr-freq"}
+METRICS = (("ope_squared_error", "OPE MSE"), ("opl_relative_reward", "OPL relative reward"))
+#: the IPS-family learners' markers in the OPL panel (dashed lines)
+LEARNER_MARKERS = {"dr": "s", "snips": "^", "mips": "D", "ips": "x"}
+
+
+def _key(metric: str, method: str) -> str:
+    """The method's colour and label in a panel (the paper's DR is dr-freq in both)."""
+    return OPL_AS.get(method, method) if metric == "opl_relative_reward" else method
 
 
 def plot(summary, file: Path, n_instances: int) -> None:
@@ -40,31 +55,34 @@ def plot(summary, file: Path, n_instances: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     panels = (("ope_squared_error", "OPE: MSE of the ε-greedy target's value (log scale)"),
-              ("opl_relative_reward", "OPL: relative reward of the greedy policy"))  # fmt: skip
+              ("opl_relative_reward", "OPL: relative reward of the learned policy"))  # fmt: skip
     n_max = summary["n"].max()
     for ax, (metric, title) in zip(axes, panels):
         part = summary[summary["metric"] == metric]
         for method, g in part.groupby("method"):
             g = g.sort_values("n")
-            c = COLORS.get(method, "k")
-            ax.plot(g["n"], g["mean"], "-o", ms=3, color=c, label=LABELS.get(method, method))
+            key = _key(metric, method)
+            c = COLORS.get(key, "k")
+            learner = metric == "opl_relative_reward" and method in LEARNER_MARKERS
+            ax.plot(g["n"], g["mean"], "--" if learner else "-",
+                    marker=LEARNER_MARKERS[method] if learner else "o", ms=4 if learner else 3,
+                    color=c, label=LABELS.get(key, key))  # fmt: skip
             lo, hi = g["mean"] - g["se"], g["mean"] + g["se"]
             if metric == "ope_squared_error":
                 lo = np.maximum(lo, g["mean"] * 0.05)
             ax.fill_between(g["n"], lo, hi, color=c, alpha=0.2)
         for method, value in PAPER_FIG2[metric].items():
             ax.plot([n_max * 1.04], [value], marker="*", ms=11, ls="none",
-                    color=COLORS.get(method, "k"), markeredgecolor="k",
+                    color=COLORS.get(_key(metric, method), "k"), markeredgecolor="k",
                     markeredgewidth=0.5)  # fmt: skip
         if metric == "ope_squared_error":
             ax.set_yscale("log")
         ax.set_xlabel("logged rounds n")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].plot([], [], marker="*", ms=11, ls="none", color=COLORS["mips"],
-                 markeredgecolor="k", label="MIPS (paper only)")
+    axes[1].plot([], [], "--", color="k", label="softmax policy maximising the estimator")
     axes[0].plot([], [], marker="*", ms=11, ls="none", color="w", markeredgecolor="k",
                  label="paper's Fig. 2 at n = 2000 (by eye)")  # fmt: skip
     handles, labels = axes[0].get_legend_handles_labels()
@@ -81,6 +99,34 @@ def plot(summary, file: Path, n_instances: int) -> None:
     plt.close(fig)
 
 
+#: (row, OPE method, OPL method): the paper's DR is DR (Freq) in OPE and the "dr" learner
+ROWS = (("sDM", "sdm", "sdm"), ("DM (Bayes)", "dm-bayes", "dm-bayes"),
+        ("DM (Freq)", "dm-freq", "dm-freq"), ("DR (DM (Freq) model)", "dr-freq", "dr"),
+        ("snIPS", "snips", "snips"), ("MIPS", "mips", "mips"), ("IPS", "ips", "ips"),
+        ("DR (sDM model; not in the paper)", "dr", None))  # fmt: skip
+
+
+def table(summary, n: int) -> str:
+    """Markdown: every method's OPE MSE and OPL relative reward at n, ours ± s.e. and paper's."""
+    at = summary[summary["n"] == n].set_index(["metric", "method"])
+    lines = ["| method | OPE MSE (ours) | OPE MSE (paper) | OPL relative reward (ours) "
+             "| OPL (paper) |", "|---|---|---|---|---|"]  # fmt: skip
+    for name, *methods in ROWS:
+        cells = []
+        for (metric, _), method in zip(METRICS, methods):
+            digits = 3 if metric == "opl_relative_reward" else 2
+            if (metric, method) in at.index:
+                row = at.loc[(metric, method)]
+                cells.append(f"{row['mean']:.{digits}f} ± {row['se']:.{digits}f}")
+            else:
+                cells.append("–")
+            paper = PAPER_FIG2[metric].get(method) if method != "dr" or metric != \
+                "ope_squared_error" else None
+            cells.append("–" if paper is None else f"≈{paper:g}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--instances", type=int, default=50)
@@ -88,10 +134,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/sdm_synthetic"))
     parser.add_argument("--docs-img", default="docs/img/sdm-synthetic.png")
+    parser.add_argument("--learners", nargs="*", default=["dr", "snips", "mips", "ips"])
+    parser.add_argument("--l2", type=float, default=1e-3)
+    parser.add_argument("--maxiter", type=int, default=10)
+    parser.add_argument("--clusters", choices=("theta", "prior"), default="theta")
+    parser.add_argument("--n-clusters", type=int, default=None)
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (instances)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    df = run_sdm_synthetic(args.instances, args.n, seed=args.seed, progress=True)
+    df = run_sdm_synthetic(args.instances, args.n, seed=args.seed, progress=True,
+                           learners=args.learners, l2=args.l2, maxiter=args.maxiter,
+                           clusters=args.clusters, n_clusters=args.n_clusters,
+                           jobs=args.jobs)  # fmt: skip
     elapsed = time.perf_counter() - start
     df.to_csv(args.out / "results.csv", index=False)
     summary = summarize(df)
@@ -101,14 +156,9 @@ def main() -> None:
     if args.docs_img:
         Path(args.docs_img).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(png, args.docs_img)
-    at = summary[summary["n"] == max(args.n)]
-    print(f"\n{args.instances} instances in {elapsed:.1f} s; at n = {max(args.n)}:")
-    for metric in ("ope_squared_error", "opl_relative_reward"):
-        paper = PAPER_FIG2[metric]
-        for _, row in at[at["metric"] == metric].iterrows():
-            ref = paper.get(row["method"])
-            ref_s = "" if ref is None else f"   (paper ≈ {ref:g})"
-            print(f"  {metric:20s} {row['method']:9s} {row['mean']:9.4f} ± {row['se']:.4f}{ref_s}")
+    print(f"\n{args.instances} instances in {elapsed:.1f} s; at n = {max(args.n)} "
+          f"(mean ± s.e.; the paper's readings by eye):\n")  # fmt: skip
+    print(table(summary, max(args.n)))
 
 
 if __name__ == "__main__":

@@ -712,6 +712,45 @@ MUTANTS: list[Mutant] = [
         '            if False:\n                with',
         'answers without storing', ("tests/test_service.py",),
     ),
+    # ---------------------------------------------------- sDM on MovieLens (issue #12)
+    Mutant(
+        'sdm-ml-truth-epsilon-swapped', "offline/sdm_movielens.py",
+        'truth = float(epsilon * R_test.mean() + (1.0 - epsilon) * R_test.max(axis=1).mean())',
+        'truth = float((1.0 - epsilon) * R_test.mean() + epsilon * R_test.max(axis=1).mean())',
+        "the target's value swaps its uniform and greedy parts", ("tests/test_sdm_movielens.py",),
+    ),
+    Mutant(
+        'sdm-ml-centred-truth', "offline/sdm_movielens.py",
+        'test_fraction=0.0, center=False, seed=seed)',
+        'test_fraction=0.0, center=True, seed=seed)',
+        'the truth is a centred factorisation, not the rating scale',
+        ("tests/test_sdm_movielens.py",),
+    ),
+    Mutant(
+        'sdm-ml-target-argmin', "offline/sdm_movielens.py",
+        'a_star = np.argmax(inst["X"] @ theta.T, axis=1)',
+        'a_star = np.argmin(inst["X"] @ theta.T, axis=1)',
+        'the ε-greedy target is built around the worst movie', ("tests/test_sdm_movielens.py",),
+    ),
+    Mutant(
+        'sdm-ml-control-not-shuffled', "offline/sdm_movielens.py",
+        'mixing = prior.mixing[rng.permutation(K)]',
+        'mixing = prior.mixing',
+        'the negative control keeps the learned memberships', ("tests/test_sdm_movielens.py",),
+    ),
+    Mutant(
+        'sdm-ml-dm-bayes-structured-prior', "offline/sdm_movielens.py",
+        '"dm-bayes": LinTS(np.broadcast_to(mean, (K, d)), cov, noise_std=noise_std),',
+        '"dm-bayes": LinTS.from_prior(inst["prior"], noise_std=noise_std),',
+        "DM (Bayes) gets the mixture's marginal prior, not the paper's N(mean, diag(v))",
+        ("tests/test_sdm_movielens.py",),
+    ),
+    Mutant(
+        'sdm-ml-test-on-logged-contexts', "offline/sdm_movielens.py",
+        'X_test = U if n_test is None else',
+        'X_test = X if n_test is None else',
+        'the truth over the logged contexts, not every user', ("tests/test_sdm_movielens.py",),
+    ),
 ]
 
 

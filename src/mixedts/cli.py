@@ -26,6 +26,8 @@ app = typer.Typer(
 #: what ``reproduce`` accepts: a config stem, or a group of them
 GROUPS = {
     "fig4": ["fig4-k50", "fig4-k20"],
+    "dts": ["dts-fig1", "dts-fig1-shared", "dts-fig1-logistic", "dts-fig1-nonlinear",
+            "lindiffts-fig2"],
     "movielens": ["movielens-linear", "movielens-logistic", "movielens-linear-d2",
                   "movielens-linear-k50", "movielens-linear-k20"],
 }
@@ -46,7 +48,8 @@ POLICIES = typer.Option(None, "--policies", metavar="NAMES",
 DEMO_OUT = typer.Option(Path("results/demo"), "--out", help="Output folder.")
 CONFIG = typer.Argument(..., help="Experiment file (TOML).")
 NAME = typer.Argument(..., help="fig2-linear, fig2-linear-text, fig2-logistic, fig4, "
-                      "movielens-linear, movielens-logistic, movielens, …")
+                      "movielens-linear, movielens-logistic, movielens, dts-fig1, dts, "
+                      "lindiffts-fig2, sdm-synthetic, sdm-actions, sdm-binary, sdm-movielens, …")
 RESULTS = typer.Argument(..., help="A results folder (or its results.parquet).")
 PNG = typer.Option(None, "--out", help="PNG path (default: regret.png beside the results).")
 DATA = typer.Option(None, "--data", help="MovieLens folder (overrides environment.data; "
@@ -170,7 +173,16 @@ def run(
     quiet: bool = QUIET,
 ) -> None:
     """Run an experiment file; write results.parquet, summary.csv and regret.png."""
+    from . import cli_offline
+    from .evaluation.offline_runs import is_offline
+
     try:
+        if is_offline(config):
+            unused = {"--horizon": horizon, "--jobs": jobs, "--scheduler": scheduler,
+                      "--policies": policies, "--vectorize": vectorize}
+            exp = cli_offline.load(config, runs, seed, data, unused)
+            cli_offline.run(exp, out or Path("results") / exp.name, quiet, _console())
+            return
         _check_overrides(runs, horizon, jobs, seed)
         exp = load_experiment(config, _data_override(data)).replace(
             runs=runs, horizon=horizon, seed=seed, vectorize=vectorize
@@ -239,9 +251,21 @@ def reproduce(
     policies: str | None = POLICIES,
     quiet: bool = QUIET,
 ) -> None:
-    """Reproduce a figure of the meTS paper from configs/ (tables, plots, files)."""
+    """Reproduce a paper figure from configs/: meTS, dTS, LinDiffTS, sDM (tables, plots, files)."""
+    from . import cli_offline
+    from .evaluation.offline_runs import is_offline
+
     try:
         paths = find_configs(name)
+        if any(is_offline(p) for p in paths):
+            unused = {"--horizon": horizon, "--jobs": jobs, "--scheduler": scheduler,
+                      "--policies": policies, "--vectorize": vectorize}
+            offline = [cli_offline.load(p, runs, None, data, unused) for p in paths]
+            for exp in offline:
+                folder = (out or Path("results")) / exp.name if (out is None or
+                                                                 len(offline) > 1) else out
+                cli_offline.run(exp, folder, quiet, _console())
+            return
         _check_overrides(runs, horizon, jobs, None)
         override = _data_override(data)
         exps = [load_experiment(p, override).replace(runs=runs, horizon=horizon,

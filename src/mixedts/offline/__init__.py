@@ -12,7 +12,9 @@
   :func:`run_obd_training` trains mixedts policies on a time split of its random logs and
   evaluates them off-policy on the rest (:mod:`.obd_training`).
 * sDM (Aouali et al. 2025): :func:`sdm_reward_models` fits the structured posterior on logs;
-  :func:`run_sdm_synthetic` and :func:`run_sdm_binary` are the paper's synthetic experiments.
+  :func:`run_sdm_synthetic`, :func:`run_sdm_binary` and :func:`run_sdm_movielens` are the
+  paper's experiments; :func:`fit_softmax_policy` is the IPS-family learners' linear-softmax
+  policy class (:mod:`.softmax_learning`).
 
 Only numpy and scipy are imported here; pandas and pyarrow are imported by the functions that
 need them.
@@ -62,9 +64,11 @@ from .policy_rewards import (
 from .replay import replay
 from .reward_model import predict_rewards, reward_features
 from .sdm_binary import BINARY_METHODS, run_sdm_binary
+from .sdm_movielens import run_sdm_movielens
 from .sdm_synthetic import run_sdm_synthetic
 from .simulate import simulate_logs, true_policy_value
 from .slope import SwitchDoublyRobustSLOPE
+from .softmax_learning import SoftmaxPolicy, fit_softmax_policy
 
 __all__ = [
     "BINARY_METHODS",
@@ -87,6 +91,7 @@ __all__ = [
     "ReplayMethod",
     "SelfNormalizedDoublyRobust",
     "SelfNormalizedIPW",
+    "SoftmaxPolicy",
     "SwitchDoublyRobust",
     "SwitchDoublyRobustSLOPE",
     "TrainingResult",
@@ -94,6 +99,7 @@ __all__ = [
     "estimate_all",
     "evaluate",
     "fit_on_logs",
+    "fit_softmax_policy",
     "greedy_policy_from_posterior",
     "load_obd",
     "make_estimator",
@@ -108,6 +114,7 @@ __all__ = [
     "reward_features",
     "run_obd_training",
     "run_sdm_binary",
+    "run_sdm_movielens",
     "run_sdm_synthetic",
     "sdm_reward_models",
     "simulate_logs",

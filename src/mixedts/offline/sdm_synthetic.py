@@ -18,17 +18,42 @@ marginal prior θ_a ~ N(W_a μ, Σ_a + W_a Σ W_aᵀ)), ``dm-freq`` (per-action 
 
 Metrics (rows of the tidy result):
 
-* ``opl_relative_reward``: the greedy policy of each reward model's posterior mean,
-  :func:`~mixedts.offline.relative_reward` on the test contexts.
+* ``opl_relative_reward``: for ``sdm``, ``dm-bayes`` and ``dm-freq`` the greedy policy of the
+  reward model's posterior mean, :func:`~mixedts.offline.relative_reward` on the test
+  contexts. For the IPS-family learners ``dr``, ``snips``, ``mips`` and ``ips`` (the paper's
+  App. F.1, Eqs. 64, 66, 68, 75: "optimize [the estimator] to learn the optimal policy"), the
+  linear-softmax policy π_β(a | x) ∝ exp(xᵀβ_a) that maximises the estimator minus
+  (λ/2)‖β‖² (:func:`~mixedts.offline.softmax_learning.fit_softmax_policy`, λ = ``l2``, at
+  most ``maxiter`` L-BFGS-B iterations from β = 0, the uniform policy, at every n; float32
+  objective), scored by
+  :func:`~mixedts.offline.softmax_learning.expected_relative_reward`: its value
+  E_x Σ_a π_β(a | x) xᵀθ_a (the paper's V(π; θ*) = E_X E_{A∼π(·|X)} r(X, A), Sec. 2) over
+  the optimal one, on the test contexts. ``dr`` uses DM (Freq) as reward model (App. F.1);
+  the propensities are not clipped (with uniform logging a floor τ ≤ 1/K changes nothing and
+  τ > 1/K only rescales the objective, i.e. λ).
 * ``ope_squared_error``: (V̂ − V)² for the ε-greedy target (ε = 0.5 around the true
   optimum: π(a|x) = ε/K + (1 − ε)·1{a = argmax_b xᵀθ_b}). **V is the target's value under
   the context distribution**, E_x[Σ_a π(a|x) xᵀθ_a], estimated on the test contexts.
   Estimators on the n logged rounds: ``sdm`` / ``dm-bayes`` / ``dm-freq`` (the direct
   method with that reward model), ``ips``, ``snips`` (no clipping; uniform logging bounds
   the weights by K(ε/K + 1 − ε)), ``dr`` (sDM reward model), ``dr-freq`` (DM (Freq) reward
-  model, the paper's DR).
+  model, the paper's DR), ``mips`` (cluster-level weights π(c_i|x_i) / π₀(c_i|x_i), Eq. 67).
 
-MIPS, PC and the IPS-family *learners* of the paper are not run.
+MIPS's clusters. The paper "cluster[s] actions into L groups" (App. F.1) without saying, for
+the synthetic problems, on what or how many. Here: k-means (:func:`action_clusters`, best of
+3 runs with k-means++ seeding, from each instance's own stream ``child.spawn(1)``, so the
+other draws do not move) into ``n_clusters`` groups (default K // 10 = 100, clusters of
+about 10 actions) of ``clusters="theta"``, the true action parameters θ_a (an oracle
+embedding: the setting in which MIPS's assumption, that the reward depends on the action
+through its cluster, holds best), or of ``clusters="prior"``, what the prior says about
+them: the rows of W_a L with L Lᵀ = Σ + μμᵀ (under the prior
+E‖θ_a − θ_b‖² = ‖(W_a − W_b) L‖²_F + 2d). With the prior's clusters the rewards spread
+widely within a cluster and MIPS's bias dominates (docs/offline.md). A MIPS learner started
+at β = 0 keeps β_a equal within a cluster (equal gradients): it learns a distribution over
+clusters, uniform within each.
+
+Instances are independent: ``jobs`` worker processes share them out, with the same result.
+PC is not run.
 
 :func:`run_sdm_actions` is the paper's Fig. 3 (the number of actions K from 10 to 10⁵,
 n = 1000, d = 10, d′ = 5, the rest as above): OPL relative rewards only, computed by
@@ -44,12 +69,14 @@ import numpy as np
 
 from .._validation import ValidationError
 from .learning import greedy_policy_from_posterior, greedy_relative_rewards, relative_reward
+from .softmax_learning import LEARNERS, expected_relative_reward, fit_softmax_policy
 
-__all__ = ["OPE_METHODS", "OPL_METHODS", "PAPER_FIG2", "PAPER_FIG3", "run_sdm_actions",
-           "run_sdm_synthetic", "summarize"]
+__all__ = ["GREEDY_METHODS", "OPE_METHODS", "OPL_METHODS", "PAPER_FIG2", "PAPER_FIG3",
+           "action_clusters", "run_sdm_actions", "run_sdm_synthetic", "summarize"]
 
-OPL_METHODS = ("sdm", "dm-bayes", "dm-freq")
-OPE_METHODS = ("sdm", "dm-bayes", "dm-freq", "ips", "snips", "dr", "dr-freq")
+GREEDY_METHODS = ("sdm", "dm-bayes", "dm-freq")
+OPL_METHODS = (*GREEDY_METHODS, "dr", "snips", "mips", "ips")
+OPE_METHODS = ("sdm", "dm-bayes", "dm-freq", "ips", "snips", "dr", "dr-freq", "mips")
 
 #: Readings of the paper's Fig. 2 at n = 2000 (K = 1000, d = d′ = 10), by eye from the
 #: log-scale (OPE) and linear (OPL) plots: docs/offline.md and the papers' notes.
@@ -114,11 +141,79 @@ def _ope(X: np.ndarray, A: np.ndarray, R: np.ndarray, a_star: np.ndarray, K: int
     return out
 
 
+def _mips_ope(A: np.ndarray, R: np.ndarray, a_star: np.ndarray, clusters: np.ndarray,
+              K: int, epsilon: float) -> float:  # fmt: skip
+    """MIPS (Eq. 67) for the ε-greedy target under uniform logging: π₀(c | x) = |c| / K."""
+    size = np.bincount(clusters, minlength=clusters.max() + 1)[clusters[A]]
+    hit = clusters[A] == clusters[a_star]
+    w = (epsilon * size / K + (1.0 - epsilon) * hit) / (size / K)
+    return float(np.mean(w * R))
+
+
+def _kmeans(F: np.ndarray, L: int, rng: np.random.Generator, iters: int) -> tuple:
+    """One k-means run: k-means++ seeding, then Lloyd; (labels, within-cluster sum of squares)."""
+    K = len(F)
+    sq = np.einsum("kp,kp->k", F, F)
+    centres = np.empty((L, F.shape[1]))
+    centres[0] = F[rng.integers(K)]
+    d2 = np.einsum("kp,kp->k", F - centres[0], F - centres[0])
+    for j in range(1, L):  # seeding: one centre at a time (a loop over clusters)
+        total = d2.sum()
+        centres[j] = F[rng.choice(K, p=d2 / total) if total > 0 else rng.integers(K)]
+        d2 = np.minimum(d2, np.einsum("kp,kp->k", F - centres[j], F - centres[j]))
+    labels = np.full(K, -1)
+    for _ in range(iters):
+        D = sq[:, None] - 2.0 * F @ centres.T + np.einsum("lp,lp->l", centres, centres)
+        new = np.argmin(D, axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        onehot = np.zeros((K, L))
+        onehot[np.arange(K), labels] = 1.0
+        counts = onehot.sum(axis=0)
+        filled = counts > 0  # an empty cluster keeps its centre
+        centres[filled] = (onehot.T @ F)[filled] / counts[filled, None]
+    D = sq[:, None] - 2.0 * F @ centres.T + np.einsum("lp,lp->l", centres, centres)
+    labels = np.argmin(D, axis=1)
+    return labels, float(np.maximum(D[np.arange(K), labels], 0.0).sum())
+
+
+def action_clusters(features: Any, n_clusters: int, rng: np.random.Generator, *,
+                    n_init: int = 3, iters: int = 50) -> np.ndarray:  # fmt: skip
+    """k-means labels (K,) int64 of the rows of ``features`` (K, p), relabelled 0..L′−1.
+
+    The best (least within-cluster sum of squares) of ``n_init`` runs of k-means (k-means++
+    seeding drawn from ``rng``, then at most ``iters`` Lloyd iterations); a cluster left
+    empty is dropped (so L′ ≤ ``n_clusters``).
+
+    >>> g = action_clusters([[0.0], [0.1], [5.0], [5.2]], 2, np.random.default_rng(0))
+    >>> bool(g[0] == g[1] != g[2] == g[3])
+    True
+    """
+    F = np.asarray(features, dtype=np.float64)
+    if F.ndim != 2 or not 1 <= int(n_clusters) <= len(F):
+        raise ValidationError(f"n_clusters must lie in [1, {len(F)}] for features of shape "
+                              f"{F.shape}, got {n_clusters}")  # fmt: skip
+    runs = [_kmeans(F, int(n_clusters), rng, int(iters)) for _ in range(int(n_init))]
+    labels = min(runs, key=lambda run: run[1])[0]
+    return np.unique(labels, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+def _cluster_features(inst: dict, how: str) -> np.ndarray:
+    if how == "theta":
+        return inst["theta"]
+    mu, W = inst["mu"], inst["W"]
+    root = np.linalg.cholesky(3.0 * np.eye(len(mu)) + np.outer(mu, mu))
+    return (W @ root).reshape(len(W), -1)
+
+
 def run_sdm_synthetic(n_instances: int = 20, n_logs: Any = (250, 500, 1000, 2000), K: int = 1000,
                       d: int = 10, d_eff: int = 10, seed: int = 0, progress: bool = False, *,
                       n_test: int = 10_000, epsilon: float = 0.5, noise_std: float = 1.0,
-                      regularization: float = 1.0,
-                      loadings_noise: float | None = None):  # fmt: skip
+                      regularization: float = 1.0, loadings_noise: float | None = None,
+                      learners: Any = ("dr", "snips", "mips", "ips"), l2: float = 1e-3,
+                      maxiter: int = 10, n_clusters: int | None = None,
+                      clusters: str = "theta", jobs: int = 1):  # fmt: skip
     """Run the Fig. 2 experiment; a tidy DataFrame (instance, n, method, metric, value).
 
     Parameters
@@ -142,6 +237,16 @@ def run_sdm_synthetic(n_instances: int = 20, n_logs: Any = (250, 500, 1000, 2000
     loadings_noise : float, optional
         A negative control: fit sDM and DM (Bayes) with loadings W_a + N(0, s²) noise
         (misspecified structure) in place of the true W_a.
+    learners : sequence of {"dr", "snips", "mips", "ips"}
+        The IPS-family OPL learners to run (``()`` for none; they are the slow part).
+    l2, maxiter : float, int
+        Their penalty λ (reward units) and L-BFGS-B iteration budget per n.
+    n_clusters : int, optional
+        MIPS's number of k-means clusters L (default K // 10, clusters of about 10 actions).
+    clusters : {"theta", "prior"}
+        What MIPS's clusters are fitted on (module docstring).
+    jobs : int
+        Worker processes over the instances (results do not depend on it).
 
     Returns
     -------
@@ -159,38 +264,89 @@ def run_sdm_synthetic(n_instances: int = 20, n_logs: Any = (250, 500, 1000, 2000
     ns = sorted({int(n) for n in np.atleast_1d(n_logs)})
     if not ns or ns[0] < 1:
         raise ValidationError(f"n_logs must be positive sample sizes, got {n_logs}")
+    if n_clusters is None:
+        n_clusters = max(1, int(K) // 10)
     for name, v in (("n_instances", n_instances), ("K", K), ("d", d), ("d_eff", d_eff),
-                    ("n_test", n_test)):  # fmt: skip
+                    ("n_test", n_test), ("n_clusters", n_clusters),
+                    ("maxiter", maxiter)):  # fmt: skip
         if int(v) != v or v < 1:
             raise ValidationError(f"{name} must be a positive integer, got {v}")
     if not 0.0 <= epsilon <= 1.0:
         raise ValidationError(f"epsilon must lie in [0, 1], got {epsilon}")
-    rows: list[tuple] = []
+    learners = tuple(learners)
+    unknown = [m for m in learners if m not in LEARNERS]
+    if unknown:
+        raise ValidationError(f"learners must be among {LEARNERS}, got {unknown[0]!r}")
+    if clusters not in ("theta", "prior"):
+        raise ValidationError(f"clusters must be 'theta' or 'prior', got {clusters!r}")
+    if n_clusters > K:
+        raise ValidationError(f"n_clusters must be at most K = {K}, got {n_clusters}")
+    if isinstance(jobs, bool) or int(jobs) != jobs or jobs < 1:
+        raise ValidationError(f"jobs must be a positive number of processes, got {jobs!r}")
+    jobs = int(jobs)
+    cfg = {"ns": ns, "K": int(K), "d": int(d), "d_eff": int(d_eff), "n_test": int(n_test),
+           "epsilon": epsilon, "noise_std": noise_std, "regularization": regularization,
+           "loadings_noise": loadings_noise, "learners": learners, "l2": l2,
+           "maxiter": int(maxiter), "n_clusters": int(n_clusters), "clusters": clusters}
     children = np.random.SeedSequence(seed).spawn(int(n_instances))
-    for i, child in enumerate(children):
-        rng = np.random.default_rng(child)
-        inst = _instance(rng, K, d, d_eff, ns[-1], n_test, noise_std)
-        loadings = None
-        if loadings_noise is not None:
-            loadings = inst["W"] + loadings_noise * rng.standard_normal(inst["W"].shape)
-        theta, X_test = inst["theta"], inst["X_test"]
-        R_test = X_test @ theta.T
-        truth = float(epsilon * R_test.mean() + (1.0 - epsilon) * R_test.max(axis=1).mean())
-        a_star_logs = np.argmax(inst["X"] @ theta.T, axis=1)
-        for n in ns:
-            models = _fit(inst, n, K, d, noise_std, regularization, loadings)
-            for label, policy in models.items():
-                greedy = greedy_policy_from_posterior(policy.posterior_mean())
-                rr = relative_reward(theta, X_test, greedy(X_test))
-                rows.append((i, n, label, "opl_relative_reward", rr, np.nan))
-            X = inst["X"][:n]
-            q_hat = {label: X @ np.asarray(p.posterior_mean()).T for label, p in models.items()}
-            est = _ope(X, inst["A"][:n], inst["R"][:n], a_star_logs[:n], K, epsilon, q_hat)
-            for label in OPE_METHODS:
-                rows.append((i, n, label, "ope_squared_error", (est[label] - truth) ** 2, truth))
-        if progress:
-            print(f"instance {i + 1}/{n_instances} done", flush=True)
+    rows: list[tuple] = []
+    if jobs == 1:
+        done = (_instance_rows(i, child, cfg) for i, child in enumerate(children))
+    else:  # instances in worker processes: each depends only on its own SeedSequence
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=jobs)
+        done = pool.map(_instance_rows, range(len(children)), children, [cfg] * len(children))
+    try:
+        for i, got in enumerate(done):
+            rows.extend(got)
+            if progress:
+                print(f"instance {i + 1}/{n_instances} done", flush=True)
+    finally:
+        if jobs > 1:
+            pool.shutdown(cancel_futures=True)
     return pd.DataFrame(rows, columns=["instance", "n", "method", "metric", "value", "truth"])
+
+
+def _instance_rows(i: int, child: np.random.SeedSequence, cfg: dict) -> list[tuple]:
+    """The result rows of instance i, drawn from ``child`` (a worker process can run it)."""
+    ns, K, d, epsilon = cfg["ns"], cfg["K"], cfg["d"], cfg["epsilon"]
+    rows: list[tuple] = []
+    rng = np.random.default_rng(child)
+    inst = _instance(rng, K, d, cfg["d_eff"], ns[-1], cfg["n_test"], cfg["noise_std"])
+    loadings = None
+    if cfg["loadings_noise"] is not None:
+        loadings = inst["W"] + cfg["loadings_noise"] * rng.standard_normal(inst["W"].shape)
+    # MIPS's clusters from a stream of their own: the draws above do not move
+    groups = action_clusters(_cluster_features(inst, cfg["clusters"]), cfg["n_clusters"],
+                             np.random.default_rng(child.spawn(1)[0]))  # fmt: skip
+    theta, X_test = inst["theta"], inst["X_test"]
+    R_test = X_test @ theta.T
+    truth = float(epsilon * R_test.mean() + (1.0 - epsilon) * R_test.max(axis=1).mean())
+    a_star_logs = np.argmax(inst["X"] @ theta.T, axis=1)
+    for n in ns:
+        models = _fit(inst, n, K, d, cfg["noise_std"], cfg["regularization"], loadings)
+        for label, policy in models.items():
+            greedy = greedy_policy_from_posterior(policy.posterior_mean())
+            rr = relative_reward(theta, X_test, greedy(X_test))
+            rows.append((i, n, label, "opl_relative_reward", rr, np.nan))
+        X, A, R = inst["X"][:n], inst["A"][:n], inst["R"][:n]
+        q_hat = {label: X @ np.asarray(p.posterior_mean()).T for label, p in models.items()}
+        for label in cfg["learners"]:
+            extra: dict[str, Any] = {}
+            if label == "dr":
+                extra["reward_model"] = q_hat["dm-freq"]
+            elif label == "mips":
+                extra.update(clusters=groups, logging_probabilities=np.full((n, K), 1.0 / K))
+            learned = fit_softmax_policy(X, A, R, np.full(n, 1.0 / K), K, label, l2=cfg["l2"],
+                                         maxiter=cfg["maxiter"], dtype="float32", **extra)
+            rr = expected_relative_reward(theta, X_test, learned)
+            rows.append((i, n, label, "opl_relative_reward", rr, np.nan))
+        est = _ope(X, A, R, a_star_logs[:n], K, epsilon, q_hat)
+        est["mips"] = _mips_ope(A, R, a_star_logs[:n], groups, K, epsilon)
+        for label in OPE_METHODS:
+            rows.append((i, n, label, "ope_squared_error", (est[label] - truth) ** 2, truth))
+    return rows
 
 
 def summarize(df):
@@ -266,7 +422,7 @@ def run_sdm_actions(Ks: Any = (10, 100, 1000, 10_000, 100_000), n: int = 1000,
             del models, inst["W"]
             rr = greedy_relative_rewards(inst["theta"], inst["X_test"], means,
                                          max_entries=max_entries)  # fmt: skip
-            rows.extend((K, i, label, "opl_relative_reward", rr[label]) for label in OPL_METHODS)
+            rows.extend((K, i, label, "opl_relative_reward", rr[label]) for label in GREEDY_METHODS)
             if progress:
                 print(f"K = {K}: instance {i + 1}/{counts[K]} done", flush=True)
     return pd.DataFrame(rows, columns=["K", "instance", "method", "metric", "value"])
