@@ -46,6 +46,14 @@ class GreedyPolicy:
     Build it with :func:`greedy_policy_from_posterior`. ``action_probabilities(contexts)``
     gives the one-hot (n, K) distribution, so it can be the target of
     :func:`~mixedts.offline.evaluate`. Ties go to the lowest action index.
+
+    Examples
+    --------
+    >>> policy = greedy_policy_from_posterior(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    >>> policy(np.array([[2.0, 1.0], [0.0, 3.0]])).tolist()
+    [0, 1]
+    >>> policy.action_probabilities(np.array([[2.0, 1.0]])).tolist()
+    [[1.0, 0.0]]
     """
 
     def __init__(self, scores: Callable[[Any], np.ndarray]) -> None:

@@ -61,7 +61,13 @@ _BLOCK = 1 << 22  # entries of one (contexts, draws, K) block of scores
 
 
 class TrainingResult(NamedTuple):
-    """What :func:`run_obd_training` returns."""
+    """What :func:`run_obd_training` returns: tables, the fitted policies and the two parts.
+
+    Examples
+    --------
+    >>> TrainingResult._fields
+    ('summary', 'raw', 'reference', 'policies', 'action_dist', 'train', 'test')
+    """
 
     #: one row per (policy, mode, estimator) (see :func:`run_obd_training`)
     summary: Any

@@ -95,8 +95,31 @@ def _reload(engine: Engine):
 
 
 def create_app(policy, settings: ServiceSettings):
-    """The ASGI app serving ``policy`` (ignored when the store holds a snapshot already):
-    the FastAPI app behind the metrics, the token and body-limit guard and the fast lane."""
+    """The ASGI app serving ``policy`` (ignored when the store holds a snapshot already).
+
+    The FastAPI app sits behind the metrics, the token and body-limit guard and the fast lane;
+    run it with any ASGI server, one process per store (:func:`~mixedts.service.serve` runs
+    it with uvicorn).
+
+    Parameters
+    ----------
+    policy : mixedts policy
+    settings : ServiceSettings
+
+    Returns
+    -------
+    ASGI application
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from mixedts import BernoulliTS
+    >>> from mixedts.service import ServiceSettings
+    >>> app = create_app(BernoulliTS(3, seed=0),
+    ...                  ServiceSettings(store=f"sqlite:///{tempfile.mkdtemp()}/e.sqlite"))
+    >>> callable(app)
+    True
+    """
     metrics = ServiceMetrics()
     app = _api(policy, settings, metrics)
     return Timed(Guard(FastLane(app), settings.token, settings.body_limit), metrics)

@@ -39,6 +39,30 @@ def logged_feedback(store, since: int = 0, limit: int | None = None) -> LoggedFe
     per-action contexts must share one K. ``n_actions`` is the largest catalogue the decisions
     saw. Timestamps are the decision times (seconds since the
     epoch, as datetime64).
+
+    Parameters
+    ----------
+    store : Store
+    since : int
+        Export the decisions after this sequence number (``GET /events?since=``).
+    limit : int, optional
+        At most this many decisions.
+
+    Raises
+    ------
+    ValidationError
+        When the store holds no rewarded decision yet, or only context-free ones.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from mixedts.service import Store
+    >>> store = Store(f"sqlite:///{tempfile.mkdtemp()}/events.sqlite")
+    >>> try:
+    ...     logged_feedback(store)
+    ... except ValueError as exc:
+    ...     print(exc)
+    store: no rewarded decisions to export yet
     """
     contexts, actions, rewards, props, times, n_actions = [], [], [], [], [], 0
     while limit is None or len(actions) < limit:

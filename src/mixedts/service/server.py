@@ -17,6 +17,23 @@ def serve(policy, settings: ServiceSettings, log_level: str = "warning") -> None
 
     BLAS runs one thread (threadpoolctl, where installed): the posterior's products are small
     and share the cores with the event loop, the store and the clients.
+
+    Parameters
+    ----------
+    policy : mixedts policy
+        Ignored when the store already holds a snapshot (the store wins).
+    settings : ServiceSettings
+        Host (127.0.0.1 unless a token is set), port, store URL, token, snapshots, …
+    log_level : str
+        uvicorn's log level.
+
+    Examples
+    --------
+    >>> from mixedts.service import ServiceSettings
+    >>> settings = ServiceSettings(store="sqlite:///events.sqlite", port=8000)
+    >>> settings.host
+    '127.0.0.1'
+    >>> # serve(policy, settings)   # blocks until SIGINT/SIGTERM
     """
     import uvicorn
 

@@ -93,7 +93,22 @@ def make_engine(url: str):
 
 
 class Store:
-    """The service's view of its database (one per process; thread-safe through the pool)."""
+    """The service's view of its database (one per process; thread-safe through the pool).
+
+    Parameters
+    ----------
+    url : str
+        ``sqlite:///PATH`` (WAL mode) or ``postgresql://USER@HOST:PORT/DB`` (psycopg 3). The
+        schema is created, or migrated to the current version, on opening.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> store = Store(f"sqlite:///{tempfile.mkdtemp()}/events.sqlite")
+    >>> store.dialect, store.claim_learner()
+    ('sqlite', True)
+    >>> store.close()
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
