@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench bench-quick clean mutants
+.PHONY: demo test lint docs bench bench-quick clean mutants
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,23 @@ $(VENV)/.test-installed: pyproject.toml | $(PY)
 	$(PIP) install -e ".[experiments,structure,test]"
 	touch $@
 
+$(VENV)/.docs-installed: pyproject.toml | $(PY)
+	$(PIP) install -e ".[experiments,structure,service,docs]"
+	touch $@
+
 demo: $(VENV)/.demo-installed
 	$(VENV)/bin/mixedts demo
 
 test: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check src tests benchmarks tools examples
 	$(PY) -m pytest
+
+# The documentation site: site/ (not committed). The tutorials' code runs during the build;
+# tools/docs/check_site.py then checks the API coverage, every internal link and image, and
+# three pages in headless Chromium (Debian's chromium; screenshots in site/_checks/).
+docs: $(VENV)/.docs-installed
+	DISABLE_MKDOCS_2_WARNING=true $(VENV)/bin/mkdocs build --strict
+	$(PY) tools/docs/check_site.py
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check src tests benchmarks tools examples
@@ -48,4 +59,4 @@ bench-quick: .venv-bench/.installed
 	.venv-bench/bin/python benchmarks/bench_glm.py --quick --out benchmarks/results_glm_quick.md
 
 clean:
-	rm -rf $(VENV) .venv-bench build dist src/*.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-bench build dist site src/*.egg-info .pytest_cache .ruff_cache .hypothesis
