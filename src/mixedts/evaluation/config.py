@@ -198,7 +198,20 @@ REQUIRED_TOP = ("horizon", "runs", "environment", "policies")
 
 @dataclasses.dataclass
 class Experiment:
-    """A validated experiment: run it with :meth:`run`."""
+    """A validated experiment: run it with :meth:`run`.
+
+    Build it with :func:`load_experiment` (a TOML file, or the same structure as a dict).
+
+    Examples
+    --------
+    >>> exp = load_experiment({"horizon": 50, "runs": 2,
+    ...                        "environment": {"type": "mixed-effect", "n_actions": 10},
+    ...                        "policies": {"meTS": {"type": "MeTS"}}})
+    >>> exp.horizon, list(exp.policies)
+    (50, ['meTS'])
+    >>> exp.run(quiet=True).summary(rounds=[50])["policy"].tolist()
+    ['meTS']
+    """
 
     name: str
     environment: Any

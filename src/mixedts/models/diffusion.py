@@ -60,6 +60,16 @@ class DiffusionModel:
         N(c, Σ_1), c = E[f_1(ψ_1) | H] (b ← G θ̂ + P_1 (θ̂ − c); default), which stays
         informative when an action's data are separable, or at its ridge-penalised maximum
         (b ← G θ̂, the paper).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixedts import DiffusionPrior
+    >>> prior = DiffusionPrior([np.eye(2), np.eye(2)], [np.eye(2)] * 3)
+    >>> model = DiffusionModel(prior, n_actions=4)
+    >>> model.update(np.array([1.0, 0.0]), 2, 1.5)
+    >>> model.posterior_mean().shape
+    (4, 2)
     """
 
     draws = SCORE_DRAWS | {Draw.SAMPLES}
