@@ -173,6 +173,8 @@ def test_existing_rows_do_not_move():
         run_sdm_synthetic(1, (30,), K=8, d=3, d_eff=2, clusters="kmeans")
     with pytest.raises(ValidationError, match="n_clusters"):
         run_sdm_synthetic(1, (30,), K=8, d=3, d_eff=2, n_clusters=9)
+    with pytest.raises(ValidationError, match="l2"):
+        run_sdm_synthetic(1, (30,), K=8, d=3, d_eff=2, l2=-1.0)
 
 
 def test_negative_control_wrong_loadings(small):

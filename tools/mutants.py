@@ -751,6 +751,76 @@ MUTANTS: list[Mutant] = [
         'X_test = X if n_test is None else',
         'the truth over the logged contexts, not every user', ("tests/test_sdm_movielens.py",),
     ),
+    # ------------------------------------------- IPS-family learners, MIPS (issue #12)
+    Mutant(
+        'softmax-ips-gradient-sign', 'offline/softmax_learning.py',
+        '        P *= -cpi[:, None]',
+        '        P *= cpi[:, None]',
+        'IPS gradient of the wrong sign', ("tests/test_softmax_learning.py",),
+    ),
+    Mutant(
+        'softmax-snips-no-baseline', 'offline/softmax_learning.py',
+        '        c = (rewards - value) * inv_prop / total',
+        '        c = rewards * inv_prop / total',
+        'snIPS gradient without its baseline', ("tests/test_softmax_learning.py",),
+    ),
+    Mutant(
+        'softmax-dr-dm-term', 'offline/softmax_learning.py',
+        '        P *= (reward_model - q_pi[:, None]) / n - cpi[:, None]',
+        '        P *= reward_model / n - cpi[:, None]',
+        "DR gradient's DM term not centred", ("tests/test_softmax_learning.py",),
+    ),
+    Mutant(
+        'softmax-dr-value-dm', 'offline/softmax_learning.py',
+        'value = float(np.mean(q_pi, dtype=np.float64) + np.sum(c * pi, dtype=np.float64))',
+        'value = float(np.sum(c * pi, dtype=np.float64))',
+        'DR value without its DM term', ("tests/test_softmax_learning.py",),
+    ),
+    Mutant(
+        'softmax-mips-cluster-mass', 'offline/softmax_learning.py',
+        '        P *= same_cluster - pi[:, None]',
+        '        P *= same_cluster',
+        "MIPS gradient without the softmax's centring", ("tests/test_softmax_learning.py",),
+    ),
+    Mutant(
+        'softmax-clip-ignored', 'offline/softmax_learning.py',
+        '    inv_prop = 1.0 / np.maximum(p, tau)',
+        '    inv_prop = 1.0 / p',
+        'clipping ignored', ("tests/test_softmax_learning.py",),
+    ),
+    Mutant(
+        'softmax-penalty-gradient', 'offline/softmax_learning.py',
+        '(lam * beta - grad).ravel()',
+        '(-grad).ravel()',
+        'penalty missing from the gradient', ("tests/test_softmax_learning.py",),
+    ),
+    Mutant(
+        'softmax-intercept-dropped', 'offline/softmax_learning.py',
+        'np.hstack([X, np.ones((len(X), 1))]) if intercept else X',
+        'np.hstack([X, np.zeros((len(X), 1))]) if intercept else X',
+        'intercept column of zeros', ("tests/test_softmax_learning.py",),
+    ),
+    Mutant(
+        'expected-rr-greedy', 'offline/softmax_learning.py',
+        "    return float(np.sum(P * R, dtype=np.float64)), "
+        "float(R.max(axis=1).sum(dtype=np.float64))",
+        "    return float(R[np.arange(len(R)), P.argmax(1)].sum()), "
+        "float(R.max(axis=1).sum(dtype=np.float64))",
+        "expected relative reward of the greedy policy, not of π",
+        ("tests/test_softmax_learning.py",),
+    ),
+    Mutant(
+        'sdm-mips-ope-size', 'offline/sdm_synthetic.py',
+        '    w = (epsilon * size / K + (1.0 - epsilon) * hit) / (size / K)',
+        '    w = (epsilon * size / K + (1.0 - epsilon) * hit) * K',
+        'MIPS weight ignores the cluster size', ("tests/test_offline_learning.py",),
+    ),
+    Mutant(
+        'sdm-dr-learner-model', 'offline/sdm_synthetic.py',
+        '                extra["reward_model"] = q_hat["dm-freq"]',
+        '                extra["reward_model"] = 0.0 * q_hat["dm-freq"]',
+        'DR learner without its reward model', ("tests/test_offline_learning.py",),
+    ),
 ]
 
 

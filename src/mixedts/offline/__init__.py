@@ -68,7 +68,7 @@ from .sdm_movielens import run_sdm_movielens
 from .sdm_synthetic import run_sdm_synthetic
 from .simulate import simulate_logs, true_policy_value
 from .slope import SwitchDoublyRobustSLOPE
-from .softmax_learning import SoftmaxPolicy, fit_softmax_policy
+from .softmax_learning import SoftmaxPolicy, expected_relative_reward, fit_softmax_policy
 
 __all__ = [
     "BINARY_METHODS",
@@ -98,6 +98,7 @@ __all__ = [
     "bts_action_distribution",
     "estimate_all",
     "evaluate",
+    "expected_relative_reward",
     "fit_on_logs",
     "fit_softmax_policy",
     "greedy_policy_from_posterior",

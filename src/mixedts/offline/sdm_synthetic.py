@@ -277,6 +277,8 @@ def run_sdm_synthetic(n_instances: int = 20, n_logs: Any = (250, 500, 1000, 2000
     unknown = [m for m in learners if m not in LEARNERS]
     if unknown:
         raise ValidationError(f"learners must be among {LEARNERS}, got {unknown[0]!r}")
+    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not 0.0 <= l2 < np.inf:
+        raise ValidationError(f"l2 must be a non-negative number, got {l2!r}")
     if clusters not in ("theta", "prior"):
         raise ValidationError(f"clusters must be 'theta' or 'prior', got {clusters!r}")
     if n_clusters > K:
