@@ -583,7 +583,10 @@ def test_lockstep_refuses_what_it_cannot_step():
     priors = mixed_priors()
     assert LockstepPolicies.from_policies([]) is None
     assert LockstepPolicies.from_policies([MeTS(priors[0]), LinTS.from_prior(priors[1])]) is None
-    assert LockstepPolicies.from_policies([MeTS(priors[0], likelihood="logistic")]) is None
+    # GLM rewards with Bernoulli conversions (binarize) draw between the runs' draws; without,
+    # GLM policies step together too (tests/test_batched_glm.py)
+    assert LockstepPolicies.from_policies(
+        [MeTS(priors[0], likelihood="logistic", binarize=True)]) is None
     # a width that grows with the counts: a summary the batched model does not offer
     assert LockstepPolicies.from_policies([LinUCB(6, 2, width="abbasi-yadkori")]) is None
     # rules that differ otherwise than by a number

@@ -77,7 +77,8 @@ def test_results_are_identical_for_any_number_of_jobs():
 
 
 def test_batched_runs_do_not_depend_on_jobs_or_on_the_other_runs():
-    # 12 runs: batches of RUNS_PER_BATCH = 10 and 2; a run's result must not depend on them
+    # 12 runs: one task per policy with one job, several with two (plan_units); a run's result
+    # must not depend on its group
     env = small_env(contexts="pool")
     specs = {"meTS": PolicySpec("MeTS"), "Fa": PolicySpec("FactoredMeTS"),
              "HierTS": PolicySpec("HierTS")}
@@ -89,6 +90,35 @@ def test_batched_runs_do_not_depend_on_jobs_or_on_the_other_runs():
         first = simulate(env, specs, horizon=30, n_runs=n_runs, seed=5, quiet=True)
         head = one.frame[one.frame["run"] < n_runs][cols].reset_index(drop=True)
         pd_testing().assert_frame_equal(head, first.frame[cols].reset_index(drop=True))
+
+
+def test_results_do_not_depend_on_the_plan_of_tasks():
+    """GLM and linear policies, one worker (a group of all runs per policy) against two (the
+    runs split into groups, longest first) and one run at a time: the same results."""
+    from mixedts.evaluation.simulate import MIN_RUNS_PER_TASK, plan_units
+
+    env = small_env(contexts="pool", reward="logistic")
+    # listed cheapest first: the plan puts the longest first
+    specs = {"oracle": oracle, "HierTS": PolicySpec("HierTS"),
+             "GLM-TS": PolicySpec("GLMTS", {"laplace_at": "likelihood"}),
+             "meTS-GLM": PolicySpec("MeTS", {"likelihood": "logistic"})}
+    n = 2 * MIN_RUNS_PER_TASK
+    one_plan, two_plan = plan_units(specs, n, 1), plan_units(specs, n, 2)
+    # one worker: one group per policy that steps runs together, one run per unit otherwise
+    assert [u[0] for u in one_plan] == ["GLM-TS", "meTS-GLM", "HierTS"] + ["oracle"] * n
+    assert len(two_plan) > len(one_plan)  # the GLM policies' runs are split
+    costs = [u[2] for u in two_plan]
+    assert costs == sorted(costs, reverse=True)  # longest first
+    for plan in (one_plan, two_plan):
+        for name in specs:
+            runs = sorted(r for u in plan if u[0] == name for r in u[1])
+            assert runs == list(range(n))
+    one = simulate(env, specs, horizon=25, n_runs=n, seed=4, n_jobs=1, quiet=True)
+    two = simulate(env, specs, horizon=25, n_runs=n, seed=4, n_jobs=2, quiet=True)
+    seq = simulate(env, specs, horizon=25, n_runs=n, seed=4, quiet=True, vectorize=False)
+    _same(one, two)
+    _same(one, seq)
+    assert two.meta["tasks"] > one.meta["tasks"]
 
 
 def pd_testing():
@@ -144,9 +174,10 @@ def test_spec_batch_has_the_posterior_of_the_specs_policy(kind, options):
 
 def test_unbatchable_policies_fall_back_to_one_run_at_a_time():
     env = small_env(reward="logistic")
-    specs = {"meTS-GLM": PolicySpec("MeTS", {"likelihood": "logistic"}),
-             "GLM-TS": PolicySpec("GLMTS")}
-    assert specs["meTS-GLM"].batch([env], [np.random.default_rng(0)]) is None
+    specs = {"GLM-TS-diag": PolicySpec("GLMTS", {"diagonal": True}),
+             "meTS-GLM": PolicySpec("MeTS", {"likelihood": "logistic"})}
+    assert specs["GLM-TS-diag"].batch([env], [np.random.default_rng(0)]) is None
+    assert specs["meTS-GLM"].batch([env], [np.random.default_rng(0)]) is not None
     vec = simulate(env, specs, horizon=40, n_runs=3, seed=2, quiet=True)
     seq = simulate(env, specs, horizon=40, n_runs=3, seed=2, quiet=True, vectorize=False)
     _same(vec, seq)

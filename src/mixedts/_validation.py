@@ -6,6 +6,7 @@ rejected call leaves a policy exactly as it was. Internals trust what comes out 
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -137,9 +138,14 @@ def as_float_array(value: Any, name: str, ndim: int | tuple[int, ...] | None = N
         if arr.ndim not in allowed:
             want = " or ".join(str(n) for n in allowed)
             raise ValidationError(f"{name} must have {want} dimension(s), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    if not _all_finite(arr):
         raise ValidationError(f"{name} contains NaN or infinite values")
     return arr
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    """Whether every value is finite (two C calls, no Python-level wrapper)."""
+    return bool(np.isfinite(arr).all())
 
 
 def check_shape(arr: np.ndarray, shape: tuple[int | None, ...], name: str) -> None:
@@ -311,6 +317,8 @@ def check_action(a: Any, n_actions: int, name: str = "a") -> int:
     ...
     mixedts._validation.ValidationError: a must be an action index in [0, 3), got 3
     """
+    if type(a) is int and 0 <= a < n_actions:  # the hot path: nothing to convert
+        return a
     a = check_int(a, name, low=-(2**62))
     if not 0 <= a < n_actions:
         raise ValidationError(f"{name} must be an action index in [0, {n_actions}), got {a}")
@@ -458,6 +466,8 @@ def check_reward(y: Any, name: str = "y") -> float:
     >>> check_reward(np.float32(0.5))
     0.5
     """
+    if isinstance(y, float) and math.isfinite(y):  # the hot path (numpy floats included)
+        return float(y)
     arr = as_float_array(y, name, ndim=0)
     return float(arr)
 

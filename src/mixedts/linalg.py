@@ -14,6 +14,8 @@ callers then refactor exactly.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg as sla
 
@@ -42,6 +44,9 @@ def sqrt_rank_one_update(C: np.ndarray, z: np.ndarray) -> np.ndarray:
     -------
     ndarray, same shape as ``C`` (a new array).
     """
+    if z.ndim == 1:  # one factor: scalar arithmetic and one outer product
+        r = math.sqrt(1.0 + float(z @ z))
+        return C - np.outer((C @ z) / (r * (1.0 + r)), z)
     s2 = np.einsum("...i,...i->...", z, z)
     alpha = potter_coefficient(s2)
     Cz = np.einsum("...ij,...j->...i", C, z)
@@ -144,3 +149,4 @@ def matvec(A: np.ndarray, x: np.ndarray) -> np.ndarray:
 def rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise dot products of two (n, d) arrays, (n,)."""
     return np.einsum("ij,ij->i", a, b)
+

@@ -2,9 +2,11 @@
 
 :class:`LockstepPolicies` is what :meth:`~mixedts.evaluation.registry.PolicySpec.batch` hands
 to the experiment loop (:func:`~mixedts.evaluation.simulate.run_batch_rounds`). It is built from
-the R one-run policies themselves: their models become one
-:class:`~mixedts.models.batched.BatchedLinearGaussianModel` (which reads each model's prior,
-noise, factored flag, cadence and data), and their rules and generators are kept. A round then
+the R one-run policies themselves: their models become one batched model, the first of
+:data:`BATCHED_MODELS` that can hold them
+(:class:`~mixedts.models.batched.BatchedLinearGaussianModel` for Gaussian rewards,
+:class:`~mixedts.models.batched_glm.BatchedGLMModel` for GLM rewards; each reads every model's
+prior, options, cadence and data), and their rules and generators are kept. A round then
 does what each policy's ``select`` does, for all runs at once: ask the model for the summary
 the rule declares (:func:`~mixedts.models.base.summarise`), score it with the rule's own
 ``scores`` and take the best action with the rules' tie-breaking
@@ -22,14 +24,22 @@ import numpy as np
 
 from ..models.base import summarise
 from ..models.batched import BatchedLinearGaussianModel
+from ..models.batched_glm import BatchedGLMModel
 from ..policies.base import ContextualBandit
-from ..rules import UCB, DecisionRule, Greedy, ThompsonSampling, argmax_active
+from ..rules import UCB, DecisionRule, Greedy, ProbabilityUCB, ThompsonSampling, argmax_active
 
-__all__ = ["LockstepPolicies", "stacked_rule"]
+__all__ = ["BATCHED_MODELS", "LockstepPolicies", "stacked_rule"]
 
 #: rules whose scores are a function of the summary alone (they draw nothing themselves), so
 #: that one call scores every run
-_STACKABLE = (ThompsonSampling, Greedy, UCB)
+_STACKABLE = (ThompsonSampling, Greedy, UCB, ProbabilityUCB)
+
+#: the batched models, tried in order: each ``from_models(models, max_cells=...,
+#: max_effect_dim=...)`` returns the batch that continues the R one-run models, or None when it
+#: cannot hold them. A new kind of model that can step runs together appends its class here
+#: (it must offer ``n_runs``, ``draws``, the summaries of its draws for (R, …) contexts with
+#: ``rngs``, ``contexts(X)`` and ``update(X, A, Y, rngs)``).
+BATCHED_MODELS: list[Any] = [BatchedLinearGaussianModel, BatchedGLMModel]
 
 
 def stacked_rule(rules: list[DecisionRule]) -> DecisionRule | None:
@@ -63,8 +73,8 @@ class LockstepPolicies:
 
     Parameters
     ----------
-    model : BatchedLinearGaussianModel
-        The R posteriors.
+    model : BatchedLinearGaussianModel or BatchedGLMModel
+        The R posteriors (any of :data:`BATCHED_MODELS`).
     rule : DecisionRule
         The runs' rule (see :func:`stacked_rule`).
     rngs : sequence of R numpy Generators
@@ -73,7 +83,7 @@ class LockstepPolicies:
         The actions each run may choose.
     """
 
-    def __init__(self, model: BatchedLinearGaussianModel, rule: DecisionRule,
+    def __init__(self, model: Any, rule: DecisionRule,
                  rngs: list[np.random.Generator], active: np.ndarray) -> None:
         self.model = model
         self.rule = rule
@@ -88,8 +98,8 @@ class LockstepPolicies:
         """The runs of ``policies`` (one per run, of one class), or None when they cannot be
         stepped together: not contextual policies of one class, rules that are not
         :func:`stacked_rule`-able or ask for a summary the batched model does not offer
-        (UCB widths that grow with the counts), or models it cannot hold (see
-        :meth:`BatchedLinearGaussianModel.from_models`, which applies the size limits)."""
+        (UCB widths that grow with the counts), or models that none of
+        :data:`BATCHED_MODELS` can hold (their ``from_models`` apply the size limits)."""
         policies = list(policies)
         if not policies or not all(
             isinstance(p, ContextualBandit) and type(p) is type(policies[0]) for p in policies
@@ -98,8 +108,11 @@ class LockstepPolicies:
         rule = stacked_rule([p.rule for p in policies])
         if rule is None:
             return None
-        model = BatchedLinearGaussianModel.from_models(
-            [p.model for p in policies], max_cells=max_cells, max_effect_dim=max_effect_dim)
+        models = [p.model for p in policies]
+        for kind in BATCHED_MODELS:
+            model = kind.from_models(models, max_cells=max_cells, max_effect_dim=max_effect_dim)
+            if model is not None:
+                break
         if model is None or rule.draw not in model.draws:
             return None
         return cls(model, rule, [p.rng for p in policies], np.stack([p.active for p in policies]))
@@ -122,7 +135,7 @@ class LockstepPolicies:
 
     def update(self, X: Any, A: Any, Y: Any) -> None:
         """Condition run r on reward ``Y[r]`` of action ``A[r]`` in context ``X[r]``."""
-        self.model.update(X, A, Y)
+        self.model.update(X, A, Y, self.rngs)
 
     def effect_posterior(self) -> tuple[np.ndarray, np.ndarray]:
         """Every run's effect posterior: mean (R, L, d), covariance (R, L·d, L·d)."""

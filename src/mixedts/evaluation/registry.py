@@ -89,7 +89,7 @@ def check_kind_options(kind: str, options: Mapping[str, Any], where: str) -> dic
 
 #: limits of the batched-over-runs path (per run): K·d² and K·L cells, L·d effect coordinates
 _BATCH_MAX_CELLS = 50_000
-_BATCH_MAX_EFFECT_DIM = 64
+_BATCH_MAX_EFFECT_DIM = 128
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,17 @@ class PolicySpec:
 
     def with_horizon(self, horizon: int) -> PolicySpec:
         return dataclasses.replace(self, horizon=int(horizon))
+
+    def relative_cost(self) -> float:
+        """A rough cost per run and round, for scheduling only: 1 for a policy that steps runs
+        together with the linear-Gaussian engine, 4 with the GLM one (Laplace refits), 20 for
+        what goes one run at a time, 0.05 for the references."""
+        if self.kind in REFERENCES:
+            return 0.05
+        if self.kind == "GLMTS" and self.options.get("diagonal", False):
+            return 20.0
+        glm = self.kind in ("GLMTS", "UCBGLM") or self.options.get("likelihood") == "logistic"
+        return 4.0 if glm else 1.0
 
     def __call__(self, environment, seed=None):
         if self.kind in REFERENCES:

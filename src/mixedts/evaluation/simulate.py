@@ -278,9 +278,11 @@ def run_task(
     return run_rounds(env, policy, horizon, np.random.default_rng(rounds_seed))
 
 
-#: runs of one policy stepped together by its batched model (fixed, so that results do not
-#: depend on n_jobs; a run's result does not depend on its batch either, see test_simulate)
-RUNS_PER_BATCH = 10
+#: most runs one task steps together (the per-round overhead of a batch is paid once per
+#: round for all of them; beyond a few dozen runs that saving levels off)
+MAX_RUNS_PER_TASK = 64
+#: fewest runs a policy's task holds when its runs are split between workers
+MIN_RUNS_PER_TASK = 8
 
 
 def run_batch_rounds(
@@ -419,7 +421,7 @@ def simulate(
     meta : mapping, optional
         Added to the results' ``meta`` (after the configuration, which it may override).
     vectorize : bool
-        Step ``RUNS_PER_BATCH`` runs of a policy together where its factory can (a
+        Step runs of a policy together where its factory can (see :func:`plan_units`; a
         :class:`PolicySpec` of MeTS, FactoredMeTS, HierTS or JointTS with Gaussian rewards,
         LinTS, or LinUCB with a constant width; see :meth:`PolicySpec.batch`): the same
         posteriors, one batched numpy pass per round for all of them, and the same actions as
@@ -469,22 +471,16 @@ def simulate(
     root, seeds = run_seeds(seed, n_runs)
     names = list(factories)
     tasks = [(run, name) for run in range(n_runs) for name in names]
-    # units of work: a group of RUNS_PER_BATCH runs for a policy that can step runs together,
-    # else one run; the grouping depends only on n_runs, never on n_jobs
-    units = []
-    for name in names:
-        size = RUNS_PER_BATCH if vectorize and hasattr(factories[name], "batch") else 1
-        units += [(name, list(range(lo, min(lo + size, n_runs))))
-                  for lo in range(0, n_runs, size)]
+    units = plan_units(factories, n_runs, _workers(n_jobs, scheduler), vectorize)
     position = {task: i for i, task in enumerate(tasks)}
     args = [(environment, factories[name], [seeds[r] for r in runs], horizon, resample,
-             vectorize) for name, runs in units]
+             vectorize) for name, runs, _ in units]
     bar = _progress(quiet, len(tasks), f"{n_runs} runs × {len(names)} policies")
     results: list[dict | None] = [None] * len(tasks)
     start = time.perf_counter()
     try:
         for u, unit_results in _execute(args, n_jobs, scheduler):
-            name, runs = units[u]
+            name, runs, _ = units[u]
             for run, result in zip(runs, unit_results):
                 results[position[(run, name)]] = result
             if bar is not None:
@@ -502,6 +498,7 @@ def simulate(
         "resample": bool(resample),
         "vectorize": bool(vectorize),
         "n_jobs": n_jobs,
+        "tasks": len(units),
         "scheduler": None if scheduler is None else str(getattr(scheduler, "scheduler", scheduler)),
         "wall_seconds": wall,
     }
@@ -519,8 +516,71 @@ def _execute(args: list[tuple], n_jobs: int, scheduler):
     else:
         from joblib import Parallel, delayed
 
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-        yield from enumerate(parallel(delayed(run_unit)(*a) for a in args))
+        # one task at a time, in the planned order (longest first): a free worker takes the
+        # next one; results come back as they finish
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)
+        yield from parallel(delayed(_indexed)(i, a) for i, a in enumerate(args))
+
+
+def _indexed(i: int, a: tuple) -> tuple[int, list]:
+    return i, run_unit(*a)
+
+
+def _workers(n_jobs: int, scheduler) -> int:
+    """The processes that will run the tasks (joblib's reading of ``n_jobs``; a Dask cluster:
+    its threads)."""
+    if scheduler is not None:
+        try:
+            return max(1, sum(getattr(scheduler, "nthreads", lambda: {})().values()))
+        except Exception:  # pragma: no cover - an address, or a client without workers yet
+            return 8
+    if n_jobs > 0:
+        return n_jobs
+    import os
+
+    return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+
+
+def plan_units(factories: Mapping[str, Any], n_runs: int, n_workers: int = 1,
+               vectorize: bool = True) -> list[tuple[str, list[int], float]]:
+    """The units of work of an experiment, longest first: (policy, its runs, estimated cost).
+
+    A factory with ``batch`` (a :class:`PolicySpec`) gets its runs in contiguous groups, each
+    stepped together by one task: with one worker, groups of at most
+    :data:`MAX_RUNS_PER_TASK` (the batch's per-round overhead is paid once per group); with
+    n workers, about two tasks per worker in all, shared between the policies in proportion
+    to their estimated cost (``factory.relative_cost()``, a batched linear-Gaussian policy's
+    being 1), in groups of at least :data:`MIN_RUNS_PER_TASK` runs. Any other factory: one
+    run per unit. Longest first, a free worker taking the next (LPT scheduling). A run's
+    result depends neither on its group nor on the order (tests/test_simulate.py), so no
+    result depends on ``n_workers``.
+
+    Examples
+    --------
+    >>> from mixedts.evaluation import PolicySpec
+    >>> specs = {"lin": PolicySpec("MeTS"), "glm": PolicySpec("MeTS", {"likelihood": "logistic"})}
+    >>> [(name, len(runs)) for name, runs, _ in plan_units(specs, 50, 1)]
+    [('glm', 50), ('lin', 50)]
+    >>> [(name, len(runs)) for name, runs, _ in plan_units(specs, 50, 4)][::2]
+    [('glm', 9), ('glm', 8), ('glm', 8), ('lin', 25)]
+    """
+    weight = {name: float(getattr(f, "relative_cost", lambda: 5.0)()) for name, f in
+              factories.items()}
+    grouped = [name for name, f in factories.items() if vectorize and hasattr(f, "batch")]
+    total = sum(weight.values()) * n_runs
+    target = total / (2 * n_workers)
+    units = []
+    for name in factories:
+        if name not in grouped:
+            units += [(name, [r], weight[name]) for r in range(n_runs)]
+            continue
+        groups = -(-n_runs // MAX_RUNS_PER_TASK)
+        if n_workers > 1:
+            wanted = int(np.ceil(weight[name] * n_runs / target))
+            groups = max(groups, min(wanted, max(1, n_runs // MIN_RUNS_PER_TASK)))
+        units += [(name, runs.tolist(), weight[name] * len(runs))
+                  for runs in np.array_split(np.arange(n_runs), groups)]
+    return sorted(units, key=lambda u: -u[2])  # stable: ties keep the policies' order
 
 
 def _execute_dask(args: list[tuple], scheduler):

@@ -67,6 +67,8 @@ class ActionStore:
         self.P0 = sym_inv(action_cov) if self.shared else None
         self.slot_of = np.full(n_actions, -1, dtype=np.int64)
         self.n = 0
+        #: whether slot i holds action i for every action (see :meth:`sort_slots`)
+        self.ordered = False
         cap = 16
         self.actions = np.zeros(cap, dtype=np.int64)
         self.counts = np.zeros(cap, dtype=np.int64)
@@ -81,6 +83,7 @@ class ActionStore:
         """Grow ``slot_of`` to ``n_actions`` entries (new actions unobserved)."""
         extra = n_actions - self.slot_of.shape[0]
         if extra > 0:
+            self.ordered = False
             self.slot_of = np.concatenate([self.slot_of, np.full(extra, -1, dtype=np.int64)])
 
     def set_action_cov(self, action_cov: np.ndarray) -> None:
@@ -132,6 +135,7 @@ class ActionStore:
         k = len(actions)
         self._grow(self.n + k)
         slots = np.arange(self.n, self.n + k)
+        self.ordered = False
         self.actions[slots] = actions
         self.counts[slots] = 0
         self.G[slots] = 0.0
@@ -143,6 +147,21 @@ class ActionStore:
         self.slot_of[actions] = slots
         self.n += k
         return slots
+
+    def sort_slots(self) -> np.ndarray | None:
+        """Once every action is observed, put action i in slot i (so that the per-slot scores
+        are the per-action ones, with no gather or scatter); returns the permutation applied
+        to the slots (new slot i was old slot ``perm[i]``), or None when nothing moved."""
+        n = self.n
+        if self.ordered or n != len(self.slot_of):
+            return None
+        perm = self.slot_of.copy()
+        for name in _SLOT_ARRAYS + (() if self.shared else ("P0s",)):
+            arr = getattr(self, name)
+            arr[:n] = arr[perm]
+        self.slot_of = np.arange(n, dtype=np.int64)
+        self.ordered = True
+        return perm
 
     def state_of(self, actions: np.ndarray):
         """(S, b, m, G, P0) of ``actions`` whether observed or not; copies, shape (n, …)."""
@@ -294,7 +313,8 @@ class ActionStore:
             )
         return out
 
-    def observed_scores(self, x: np.ndarray, prior_means: np.ndarray):
+    def observed_scores(self, x: np.ndarray, prior_means: np.ndarray,
+                        premultiplied: bool = False):
         """Mean and variance of ``x_aᵀ θ_a | c_a`` for the observed slots.
 
         ``x_aᵀ S_a (P0 c_a + b_a) = (P0 S_a x_a)·c_a + x_a·m_a``: one pass over the stacked
@@ -307,17 +327,22 @@ class ActionStore:
             The conditional prior mean c_a of each observed slot, given as ``prior_means`` or
             as the product ``mixing @ effects``; None when the prior mean is already part of
             ``b`` (independent models), which skips a pass.
+        premultiplied : bool
+            ``prior_means`` are P0_a c_a already (a shared P0 folded into the effects by the
+            caller: one (L, d) product instead of a pass over the slots).
 
         Returns
         -------
         mean, var : (n,)
         """
         n = self.n
-        xo = x if x.ndim == 1 else x[self.actions[:n]]
+        xo = x if x.ndim == 1 or self.ordered else x[self.actions[:n]]
         if isinstance(prior_means, tuple):
             mixing, effects = prior_means
             prior_means = mixing @ effects
         P0 = self.P0 if self.shared else self.P0s[:n]
+        if premultiplied:
+            P0 = None
         return conditional_scores(self.S[:n], self.b[:n], xo, prior_means, P0, ROWS,
                                   m=self.m[:n])
 
@@ -333,6 +358,7 @@ class ActionStore:
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         n = int(arrays["actions"].shape[0])
         self.n = 0
+        self.ordered = False
         self._grow(max(n, 16))
         for name in _SLOT_ARRAYS + (() if self.shared else ("P0s",)):
             getattr(self, name)[:n] = arrays[name]

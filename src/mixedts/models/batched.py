@@ -174,6 +174,7 @@ class BatchedLinearGaussianModel:
         self._since = np.zeros(R, dtype=np.int64)
         self.n_updates = 0
         self.effects: SqrtGaussian | BlockSqrtGaussian | None = None
+        self._lam: np.ndarray | None = None  # the effect precision, where a subclass keeps it
         if L:
             self._prec0, self._h0 = effect_prior(a.effect_mean, a.effect_cov, self.factored)
             gaussian = BlockSqrtGaussian if self.factored else SqrtGaussian
@@ -256,15 +257,32 @@ class BatchedLinearGaussianModel:
         seen = self._observed[idx][..., None]
         S = np.where(seen[..., None], S, _from_cm(self._S[:, :, idx], 2))
         self._S[:, :, idx] = _to_cm(S, 2)
-        if self.effects is not None:  # unobserved actions: no terms (M = 0, η = 0)
-            offset = None if self._offset is None else _from_cm(self._offset[:, idx], 1)
-            M, eta = effect_terms(P0, S, m, offset)
-            prec, h = effect_information(self._prec0[idx], self._h0[idx], M * seen[..., None],
-                                         eta * seen, self._B[idx], self.factored)
-            fresh = type(self.effects).from_precision(prec, h)
-            for name in ("C", "h", "mean"):
-                getattr(self.effects, name)[idx] = getattr(fresh, name)
+        if self.effects is not None:
+            self._exact_effects(idx, P0, S, m)
         self._since[idx] = 0
+
+    def _exact_effects(self, idx, P0=None, S=None, m=None) -> None:
+        """The effect posterior of runs ``idx`` computed from scratch from the actions' terms
+        (eq. 7 / eq. 43; unobserved actions add none: M = 0, η = 0), from ``P0``, ``S``,
+        ``m`` (r, K, …) where the caller has them, else from the state."""
+        prec, h = self._effect_information(idx, P0, S, m)
+        if self._lam is not None:  # a model that also keeps the precision (GLM updates)
+            self._lam[idx] = prec
+        fresh = type(self.effects).from_precision(prec, h)
+        for name in ("C", "h", "mean"):
+            getattr(self.effects, name)[idx] = getattr(fresh, name)
+
+    def _effect_information(self, idx, P0=None, S=None, m=None):
+        """Precision and information vector of the effect posterior of runs ``idx``, from
+        scratch."""
+        if P0 is None:
+            P0, S = _from_cm(self._P0[:, :, idx], 2), _from_cm(self._S[:, :, idx], 2)
+            m = np.matmul(S, _from_cm(self._b[:, idx], 1)[..., None])[..., 0]
+        seen = self._observed[idx][..., None]
+        offset = None if self._offset is None else _from_cm(self._offset[:, idx], 1)
+        M, eta = effect_terms(P0, S, m, offset)
+        return effect_information(self._prec0[idx], self._h0[idx], M * seen[..., None],
+                                  eta * seen, self._B[idx], self.factored)
 
     def _next_check(self) -> int:
         """Updates until a run may be due for a refactor (a lower bound: the thresholds only
@@ -375,18 +393,23 @@ class BatchedLinearGaussianModel:
         return np.sqrt(var)
 
     # ------------------------------------------------------------------ feedback
-    def update(self, X: Any, A: Any, Y: Any) -> None:
-        """Condition run r on reward ``Y[r]`` of action ``A[r]`` in context ``X[r]``.
-
-        ``X`` (R, d) the played contexts or (R, K, d) every action's (``X[r, A[r]]`` is used),
-        ``A`` (R,) int, ``Y`` (R,). Invalid input raises :class:`~mixedts.ValidationError`
-        before any state changes.
-        """
+    def _check_feedback(self, X: Any, A: Any, Y: Any):
+        """Validated contexts, actions (R,) and rewards (R,) of one lockstep update."""
         X = self._check_X(X)
         A = check_actions(A, self.n_actions, "A")
         check_shape(A, (self.n_runs,), "A")
         Y = as_float_array(Y, "Y", ndim=1)
         check_shape(Y, (self.n_runs,), "Y")
+        return X, A, Y
+
+    def update(self, X: Any, A: Any, Y: Any, rngs: Any = None) -> None:
+        """Condition run r on reward ``Y[r]`` of action ``A[r]`` in context ``X[r]``.
+
+        ``X`` (R, d) the played contexts or (R, K, d) every action's (``X[r, A[r]]`` is used),
+        ``A`` (R,) int, ``Y`` (R,). Invalid input raises :class:`~mixedts.ValidationError`
+        before any state changes. (``rngs``: unused, Gaussian updates draw nothing.)
+        """
+        X, A, Y = self._check_feedback(X, A, Y)
         R, L, d = self.n_runs, self.n_effects, self.dim
         r = self._runs
         # the played action of every run, component-major: (d, d, R) and (d, R)

@@ -3,7 +3,8 @@
 :func:`check_arguments` validates the arguments of
 :class:`~mixedts.models.batched.BatchedLinearGaussianModel` (every error names its argument);
 :func:`runs_of` reads what a one-run model is (prior, noise, factored flag, refactor cadence and
-data) as the arrays of one run, or says that it cannot be batched.
+data) as the arrays of one run, or says that it cannot be batched; :func:`glm_runs_of` does the
+same for the GLM models (plus their Laplace options, modes and histories).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from .._validation import (
     check_shape,
     check_symmetric_psd,
 )
+from .actions import ActionStore
+from .glm import GLMUCBModel
 from .independent import IndependentGaussianModel
 from .joint import JointGaussianModel
 from .mixed_effect import MixedEffectModel
@@ -147,14 +150,27 @@ def runs_of(model: Any) -> dict[str, Any] | None:
     ``observed`` (K,) and ``since`` (updates since its last refactor).
     """
     if isinstance(model, (MixedEffectModel, IndependentGaussianModel)):
-        if model.fitter is not None:  # GLM rewards: Laplace refits, not the Gaussian algebra
+        if model.fitter is not None:  # GLM rewards: Laplace refits, see glm_runs_of
             return None
+    elif not isinstance(model, JointGaussianModel):
+        return None
+    return _linear_parts(model)
+
+
+def _store_data(store: ActionStore, K: int, d: int):
+    """G (K, d, d), b minus its prior part (K, d) and the observed flags (K,) of a store."""
+    G, db, observed = np.zeros((K, d, d)), np.zeros((K, d)), np.zeros(K, dtype=bool)
+    n = store.n
+    acts = store.actions[:n]
+    G[acts], observed[acts] = store.G[:n], True
+    db[acts] = store.b[:n] - store.prior_b(acts)
+    return G, db, observed
+
+
+def _linear_parts(model: Any) -> dict[str, Any]:
+    if isinstance(model, (MixedEffectModel, IndependentGaussianModel)):
         K, d = model.n_actions, model.dim
-        G, db, observed = np.zeros((K, d, d)), np.zeros((K, d)), np.zeros(K, dtype=bool)
-        n = model.store.n
-        acts = model.store.actions[:n]
-        G[acts], observed[acts] = model.store.G[:n], True
-        db[acts] = model.store.b[:n] - model.store.prior_b(acts)
+        G, db, observed = _store_data(model.store, K, d)
         if isinstance(model, IndependentGaussianModel):
             acov = np.broadcast_to(model.prior_cov, (K, d, d))
             return {"kind": "independent", "factored": False, "acov": acov,
@@ -163,12 +179,10 @@ def runs_of(model: Any) -> dict[str, Any] | None:
                     "effect_cov": np.zeros((0, 0)), "offset": model.prior_mean, "G": G,
                     "db": db, "observed": observed, "since": model._since_refactor}
         prior, factored = model.prior, model.factored
-    elif isinstance(model, JointGaussianModel):
+    else:
         prior, factored = model.prior, False
         G, db = model.G, model.b
         observed = np.any(G != 0, axis=(1, 2)) | np.any(db != 0, axis=1)
-    else:
-        return None
     K, d = prior.n_actions, prior.dim
     return {"kind": type(model).__name__, "factored": factored,
             "acov": np.broadcast_to(np.asarray(prior.action_cov), (K, d, d)),
@@ -177,3 +191,67 @@ def runs_of(model: Any) -> dict[str, Any] | None:
             "effect_cov": prior.effect_cov_blocks() if factored else prior.effect_cov_full(),
             "offset": np.zeros((K, d)), "G": G, "db": db, "observed": observed,
             "since": model._since_refactor}
+
+
+def glm_runs_of(model: Any) -> dict[str, Any] | None:
+    """One run's arrays from a one-run GLM model, or None when it cannot be batched.
+
+    Batchable: :class:`~mixedts.models.MixedEffectModel` (meTS-GLM, meTS-GLM-Fa, HierTS-GLM)
+    and :class:`~mixedts.models.IndependentGaussianModel` (GLM-TS with a full covariance)
+    with a GLM likelihood, and :class:`~mixedts.models.glm.GLMUCBModel` (UCB-GLM); not with
+    ``binarize`` (its Bernoulli draws would come between the runs' other draws).
+
+    The keys of :func:`runs_of` (``noise`` 1: unused by Laplace pseudo-observations; UCB-GLM's
+    design matrix is the Gaussian store of unit noise) and ``design`` (UCB-GLM),
+    ``likelihood``, ``laplace`` (the fitter's options), ``laplace_at``, and the fitter's data:
+    ``modes`` (K, d), ``fitted`` (K,) and the stored rows ``hist_X`` (n, d), ``hist_y``,
+    ``hist_w``, ``hist_a`` (n,) (each action's rows in their order, with their counts);
+    mixed-effect models also ``effects``, their effect posterior's (C, h, mean).
+
+    Examples
+    --------
+    >>> from mixedts import UCBGLM
+    >>> policy = UCBGLM(3, 2)
+    >>> policy.update(np.ones(2), 1, 1)
+    >>> parts = glm_runs_of(policy.model)
+    >>> parts["kind"], parts["fitted"].tolist(), parts["hist_w"].tolist()
+    ('ucb', [False, True, False], [1.0])
+    """
+    if isinstance(model, GLMUCBModel):
+        K, d = model.n_actions, model.dim
+        G, db, observed = _store_data(model.store, K, d)
+        parts = {"kind": "ucb", "factored": False,
+                 "acov": np.broadcast_to(model.store.action_cov, (K, d, d)), "noise": 1.0,
+                 "every": 0, "mixing": np.zeros((K, 0)), "effect_mean": np.zeros((0, d)),
+                 "effect_cov": np.zeros((0, 0)), "offset": np.zeros((K, d)), "G": G, "db": db,
+                 "observed": observed, "since": 0, "design": True, "laplace_at": "likelihood"}
+    elif isinstance(model, (MixedEffectModel, IndependentGaussianModel)) and (
+            model.fitter is not None):
+        parts = _linear_parts(model)
+        parts.update(noise=1.0, design=False, laplace_at=model.laplace_at)
+        if isinstance(model, IndependentGaussianModel):  # its GLM updates never refactor
+            parts.update(every=0, since=0)
+        else:  # the square root itself, so that the draws continue the model's
+            parts["effects"] = (model.effects.C, model.effects.h, model.effects.mean)
+    else:
+        return None
+    fitter = model.fitter
+    if getattr(model.likelihood, "binarize", False):
+        return None
+    K, d = parts["G"].shape[0], parts["G"].shape[-1]
+    modes, fitted = np.zeros((K, d)), np.zeros(K, dtype=bool)
+    for a, mode in fitter.modes.items():  # the fitted actions (none for a fresh model)
+        modes[a], fitted[a] = mode, True
+    hist = [(a, *fitter.rows(a)) for a in sorted(fitter._hist)]
+    parts.update(
+        likelihood=model.likelihood,
+        laplace={k: v for k, v in fitter.config().items()
+                 if k in ("method", "batch_size", "ridge", "tol", "max_iter")},
+        modes=modes, fitted=fitted,
+        hist_X=np.concatenate([h[1] for h in hist]) if hist else np.zeros((0, d)),
+        hist_y=np.concatenate([h[2] for h in hist]) if hist else np.zeros(0),
+        hist_w=np.concatenate([h[3] for h in hist]) if hist else np.zeros(0),
+        hist_a=np.concatenate([np.full(len(h[2]), h[0]) for h in hist]) if hist else
+        np.zeros(0, dtype=np.int64),
+    )
+    return parts

@@ -11,9 +11,21 @@ the many-runs engine keeps one per run and calls the same :meth:`draw` and
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from scipy.linalg.blas import dger
 
 from ..linalg import matvec, sqrt_from_precision, sqrt_lowrank_update, sqrt_rank_one_update
+
+
+def _rank_one(alpha: float, x: np.ndarray, y: np.ndarray, C: np.ndarray) -> None:
+    """C += α x yᵀ in place, for a C-contiguous (n, n) C: BLAS dger on its transpose (a
+    Fortran-ordered view of the same memory), else numpy."""
+    if C.flags.c_contiguous and C.dtype == np.float64:
+        dger(alpha, y, x, a=C.T, overwrite_a=True)
+    else:  # pragma: no cover - the factors are kept C-contiguous
+        C += alpha * np.outer(x, y)
 
 
 def _info_mean(C: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -78,10 +90,12 @@ class SqrtGaussian:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """State after the precision gains ``u uᵀ`` and ``h`` gains ``dh``; nothing is mutated.
 
-        ``u`` and ``dh`` are given only on ``rows`` (their non-zero support), shape (m,); with
-        ``rows=None`` on every coordinate, (…, n) (a stack). Cost O(n·m + n²) per Gaussian.
+        ``u`` and ``dh`` are given only on ``rows`` (their non-zero support, distinct and
+        increasing), shape (m,); with ``rows=None`` on every coordinate, (…, n) (a stack). Cost
+        O(n·m + n²) per Gaussian.
         """
-        if rows is None:
+        if rows is None or len(rows) == self.h.shape[-1]:
+            # every coordinate: ``rows`` (distinct, increasing) is then 0, 1, …, n − 1
             z = matvec(np.swapaxes(self.C, -1, -2), u)
             h_new = self.h + dh
         else:
@@ -90,6 +104,23 @@ class SqrtGaussian:
             h_new[rows] += dh
         C_new = sqrt_rank_one_update(self.C, z)
         return C_new, h_new, _info_mean(C_new, h_new)
+
+    def rank_one_in_place(self, rows: np.ndarray, u: np.ndarray, dh: np.ndarray) -> None:
+        """:meth:`proposed_rank_one` and :meth:`commit` of one Gaussian, done in place: the
+        Potter step C ← C − α (C z) zᵀ is one BLAS rank-one pass over C (no copy of the
+        (n, n) factor), then μ = C Cᵀ h. For the one-run models, whose Gaussian updates cannot
+        fail once validated."""
+        n = self.h.shape[-1]
+        z = self.C.T @ u if len(rows) == n else self.C[rows].T @ u
+        Cz = self.C @ z
+        r = math.sqrt(1.0 + float(z @ z))
+        _rank_one(-1.0 / (r * (1.0 + r)), Cz, z, self.C)
+        if len(rows) == n:
+            self.h = self.h + dh
+        else:
+            self.h = self.h.copy()
+            self.h[rows] += dh
+        self.mean = _info_mean(self.C, self.h)
 
     def proposed_lowrank(
         self, W: np.ndarray, dh: np.ndarray, signs: np.ndarray | None = None

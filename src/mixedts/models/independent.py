@@ -15,7 +15,7 @@ from ..likelihoods import Gaussian, Likelihood
 from .actions import ActionStore
 from .base import SCORE_DRAWS, Draw, register_model
 from .laplace import LaplaceFitter
-from .linear_gaussian import draw_scores
+from .linear_gaussian import ROWS, conditional_scores, draw_scores
 from .mixed_effect import glm_from_config
 
 
@@ -83,6 +83,9 @@ class IndependentGaussianModel:
 
     # ------------------------------------------------------------------ scores
     def _scores(self, x: np.ndarray):
+        n = self.store.n
+        if n == self.n_actions and self.store.ordered:  # slot i is action i
+            return self.store.observed_scores(x, None)
         if x.ndim == 1:
             mean = self.prior_mean @ x
         else:
@@ -97,6 +100,27 @@ class IndependentGaussianModel:
     def sample_scores(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         mean, var = self._scores(x)
         return draw_scores(mean, var, rng.standard_normal(self.n_actions))
+
+    def sample_scores_rounds(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """:meth:`sample_scores` for n rounds at once (no update in between), (n, K): the
+        contexts ``X`` (n, d) or (n, K, d), and the normals of the n calls in one draw."""
+        n_r, K = len(X), self.n_actions
+        eps = rng.standard_normal((n_r, K))
+        xs = X[:, None, :] if X.ndim == 2 else X  # (n, 1 or K, d)
+        mean = np.broadcast_to(np.einsum("...i,...i->...", xs, self.prior_mean), (n_r, K)).copy()
+        st = self.store
+        if st.shared:
+            var = np.broadcast_to(np.einsum("...i,ij,...j->...", xs, st.action_cov, xs),
+                                  (n_r, K)).copy()
+        else:
+            var = np.einsum("...i,...ij,...j->...", xs, st.action_cov, xs)
+        n = st.n
+        if n:
+            acts = st.actions[:n]
+            xo = xs if X.ndim == 2 else X[:, acts]
+            mean[:, acts], var[:, acts] = conditional_scores(st.S[:n], st.b[:n], xo,
+                                                             layout=ROWS, m=st.m[:n])
+        return draw_scores(mean, var, eps)
 
     def sample_scores_many(self, x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` independent draws of :meth:`sample_scores`, (n, K) (the actions are
@@ -136,6 +160,7 @@ class IndependentGaussianModel:
             self.update_batch(x[None], np.array([a]), np.array([y]), rng)
             return
         self.store.commit(self.store.propose(a, x, y))
+        self.store.sort_slots()
         self.n_updates += 1
         self._since_refactor += 1
         if self.refactor_every and self._since_refactor >= max(self.refactor_every, self.store.n):
@@ -161,6 +186,7 @@ class IndependentGaussianModel:
             p = self.store.propose_set(U, np.bincount(inv, minlength=len(U)), G, b, old)
             self.store.commit_batch(p)
             self.fitter.commit(token)
+        self.store.sort_slots()
         self.n_updates += len(A)
 
     def refactor(self) -> None:
@@ -225,4 +251,5 @@ class IndependentGaussianModel:
         )
         model._since_refactor = int(cfg["since_refactor"])
         model.n_updates = int(cfg["n_updates"])
+        model.store.sort_slots()
         return model

@@ -6,7 +6,9 @@ statistics ``G ← G_a`` and ``b ← G_a μ_a`` (so G_a is never inverted). Thre
 
 ``"exact"``
     Penalised Newton/IRLS on the action's whole history, warm-started at the previous mode,
-    to ``tol`` (default). Cost O(n_a d² · iterations) per refit.
+    to ``tol`` (default). The history is kept as its distinct rows (x, y) with their counts,
+    which the fit takes as weights: the same sums, and a cost O(distinct rows · d² ·
+    iterations) per refit, which stops growing when contexts repeat (a pool, users).
 ``"minibatch"``
     The same fit on a random minibatch of ``batch_size`` rows of the history (always all rows
     while the history is no longer than that), rows weighted n_a / batch_size so the curvature
@@ -22,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..likelihoods import Likelihood, laplace_fit
+from ..likelihoods import Likelihood
+from .newton import newton_fit, online_step
 
 METHODS = ("exact", "minibatch", "online")
 
@@ -60,19 +63,58 @@ class LaplaceFitter:
         self.tol = float(tol)
         self.max_iter = int(max_iter)
         self.modes: dict[int, np.ndarray] = {}
-        # growable per-action history buffers: action -> [X (cap, d), y (cap,), n]
+        # growable per-action history buffers: action -> [X (cap, d), y (cap,), w (cap,), n];
+        # "exact" keeps distinct rows with their counts w, "minibatch" every row (w = 1)
         self._hist: dict[int, list] = {}
 
     @property
     def keeps_history(self) -> bool:
         return self.method != "online"
 
+    @property
+    def merges(self) -> bool:
+        """Whether the history is kept as distinct rows with counts (the exact refits)."""
+        return self.method == "exact"
+
     def history(self, a: int) -> tuple[np.ndarray, np.ndarray]:
-        """Contexts (n_a, d) and rewards (n_a,) observed for action ``a``."""
+        """Contexts (n_a, d) and rewards (n_a,) observed for action ``a`` (in their order;
+        with the exact method, repeated rows next to their first occurrence)."""
+        X, y, w = self.rows(a)
+        if not self.merges:
+            return X, y
+        reps = w.astype(np.int64)
+        return np.repeat(X, reps, axis=0), np.repeat(y, reps)
+
+    def rows(self, a: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stored rows of action ``a``: contexts, rewards and counts (views)."""
         if a not in self._hist:
-            return np.zeros((0, self.dim)), np.zeros(0)
-        X, y, n = self._hist[a]
-        return X[:n], y[:n]
+            return np.zeros((0, self.dim)), np.zeros(0), np.zeros(0)
+        X, y, w, n = self._hist[a]
+        return X[:n], y[:n], w[:n]
+
+    def merged(self, a: int, X: np.ndarray, y: np.ndarray):
+        """Action ``a``'s distinct rows and counts after the new rows ``X``, ``y``: a repeated
+        row adds one to its count, a new one is appended (first occurrences in order).
+        Nothing is mutated."""
+        Xh, yh, wh = self.rows(a)
+        X = X + 0.0  # −0.0 → 0.0: equal rows have equal bytes
+        if len(y) == 1:  # one new row: one comparison pass
+            hit = np.flatnonzero((Xh == X[0]).all(axis=1) & (yh == y[0]))
+            if len(hit):
+                w = wh.copy()
+                w[hit[0]] += 1.0
+                return Xh, yh, w
+            return np.concatenate([Xh, X]), np.concatenate([yh, y]), np.append(wh, 1.0)
+        keys = np.concatenate([np.concatenate([Xh, X]), np.concatenate([yh, y])[:, None]],
+                              axis=1)
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        target = first[inverse.reshape(-1)][len(yh):]  # each new row's first occurrence
+        old = target < len(yh)
+        w_old = wh.copy()
+        np.add.at(w_old, target[old], 1.0)
+        fresh, w_new = np.unique(target[~old], return_counts=True)  # in order of appearance
+        return (np.concatenate([Xh, keys[fresh, :-1]]), np.concatenate([yh, keys[fresh, -1]]),
+                np.concatenate([w_old, w_new.astype(np.float64)]))
 
     # ------------------------------------------------------------------ refit
     def propose(
@@ -101,21 +143,24 @@ class LaplaceFitter:
         center = None if prior is None else prior[1]
         if self.method == "online":
             mode, G = self._online_step(init, G_old, inv, Xa, Y, penalty)
-            return mode, G, (U, mode, inv, Xa, Y)
+            return mode, G, (U, mode, inv, Xa, Y, None)
         if self.method == "minibatch":
             X_all, y_all, seg, weights = self._minibatch(U, inv, Xa, Y, rng)
-        else:  # the whole history ∪ the new rows, segment by touched action
-            hist = [self.history(int(a)) for a in U]
-            n_hist = np.array([len(h[1]) for h in hist], dtype=np.int64)
-            X_all = np.concatenate([h[0] for h in hist] + [Xa])
-            y_all = np.concatenate([h[1] for h in hist] + [Y])
-            seg = np.concatenate([np.repeat(np.arange(u), n_hist), inv])
-            weights = None
-        mode, G, _ = laplace_fit(
+        else:  # the distinct rows of the history ∪ the new rows, with their counts
+            order = np.argsort(inv, kind="stable")
+            bounds = np.searchsorted(inv[order], np.arange(u + 1))
+            tables = [self.merged(a, Xa[order[bounds[j]:bounds[j + 1]]],
+                                  Y[order[bounds[j]:bounds[j + 1]]])
+                      for j, a in enumerate(U.tolist())]  # per touched action
+            X_all = np.concatenate([t[0] for t in tables])
+            y_all = np.concatenate([t[1] for t in tables])
+            weights = np.concatenate([t[2] for t in tables])
+            seg = np.repeat(np.arange(u), [len(t[1]) for t in tables])
+        mode, G, _ = newton_fit(
             self.likelihood, X_all, y_all, seg, u, init, penalty, self.tol, self.max_iter,
             weights, center,
         )
-        return mode, G, (U, mode, inv, Xa, Y)
+        return mode, G, (U, mode, inv, Xa, Y, tables if self.merges else None)
 
     def pseudo_observations(
         self,
@@ -182,46 +227,50 @@ class LaplaceFitter:
 
     def _online_step(self, init, G_old, inv, Xa, Y, penalty):
         """One Newton step from N(μ_old, (G_old + penalty)⁻¹) with the new rows."""
-        u, d = init.shape
-        lik = self.likelihood
-        z = np.einsum("nd,nd->n", Xa, init[inv])
-        g = np.zeros((u, d))
-        np.add.at(g, inv, (lik.mean(z) - Y)[:, None] * Xa)
-        G_add = np.zeros((u, d, d))
-        curv = lik.mean_derivative(z)[:, None, None] * Xa[:, :, None] * Xa[:, None, :]
-        np.add.at(G_add, inv, curv)
-        G_new = G_old + G_add
-        H = G_new + (penalty * np.eye(d) if np.ndim(penalty) == 0 else penalty)
-        mode = init - np.linalg.solve(H, g[:, :, None])[:, :, 0]
-        return mode, G_new
+        return online_step(self.likelihood, init, G_old, inv, Xa, Y, penalty)
 
     def commit(self, token) -> None:
-        U, mode, inv, Xa, Y = token
+        U, mode, inv, Xa, Y, tables = token
         for j, a in enumerate(U.tolist()):  # bookkeeping per touched action, O(1) each
             self.modes[a] = mode[j]
         if not self.keeps_history:
+            return
+        if tables is not None:  # the merged tables of the refit
+            for a, (X, y, w) in zip(U.tolist(), tables):
+                self._store(a, X, y, w)
             return
         order = np.argsort(inv, kind="stable")
         bounds = np.searchsorted(inv[order], np.arange(len(U) + 1))
         for j, a in enumerate(U.tolist()):
             rows = order[bounds[j] : bounds[j + 1]]
-            self._append(a, Xa[rows], Y[rows])
+            self._append(a, Xa[rows], Y[rows], np.ones(len(rows)))
 
-    def _append(self, a: int, X: np.ndarray, y: np.ndarray) -> None:
+    def _store(self, a: int, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
+        """Replace action ``a``'s rows by a :meth:`merged` table (its old rows, then new
+        ones)."""
+        n_old = self._hist[a][3] if a in self._hist else 0
+        buf = self._hist.get(a)
+        if buf is not None:
+            buf[2][:n_old] = w[:n_old]  # the counts of the old rows may have grown
+            buf[3] = n_old
+        self._append(a, X[n_old:], y[n_old:], w[n_old:])
+
+    def _append(self, a: int, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
         buf = self._hist.get(a)
         if buf is None:
             cap = max(8, len(y))
-            buf = [np.zeros((cap, self.dim)), np.zeros(cap), 0]
+            buf = [np.zeros((cap, self.dim)), np.zeros(cap), np.zeros(cap), 0]
             self._hist[a] = buf
-        n = buf[2] + len(y)
+        n0 = buf[3]
+        n = n0 + len(y)
         if n > len(buf[1]):
             cap = max(n, 2 * len(buf[1]))
-            Xn, yn = np.zeros((cap, self.dim)), np.zeros(cap)
-            Xn[: buf[2]], yn[: buf[2]] = buf[0][: buf[2]], buf[1][: buf[2]]
-            buf[0], buf[1] = Xn, yn
-        buf[0][buf[2] : n] = X
-        buf[1][buf[2] : n] = y
-        buf[2] = n
+            grown = [np.zeros((cap, self.dim)), np.zeros(cap), np.zeros(cap)]
+            for new, old in zip(grown, buf[:3]):
+                new[:n0] = old[:n0]
+            buf[:3] = grown
+        buf[0][n0:n], buf[1][n0:n], buf[2][n0:n] = X, y, w
+        buf[3] = n
 
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict[str, Any]:
@@ -239,7 +288,7 @@ class LaplaceFitter:
         acts = np.array(sorted(self.modes), dtype=np.int64)
         modes = np.array([self.modes[a] for a in acts.tolist()]).reshape(-1, self.dim)
         h_acts = np.array(sorted(self._hist), dtype=np.int64)
-        hs = [self.history(a) for a in h_acts.tolist()]
+        hs = [self.rows(a) for a in h_acts.tolist()]
         return {
             "laplace.actions": acts,
             "laplace.modes": modes,
@@ -247,6 +296,7 @@ class LaplaceFitter:
             "laplace.hist_counts": np.array([len(h[1]) for h in hs], dtype=np.int64),
             "laplace.hist_X": np.concatenate([h[0] for h in hs]) if hs else np.zeros((0, self.dim)),
             "laplace.hist_y": np.concatenate([h[1] for h in hs]) if hs else np.zeros(0),
+            "laplace.hist_w": np.concatenate([h[2] for h in hs]) if hs else np.zeros(0),
         }
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
@@ -255,6 +305,8 @@ class LaplaceFitter:
         self._hist = {}
         counts = arrays["laplace.hist_counts"]
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        # files saved before the counts were kept hold every row once
+        w = arrays.get("laplace.hist_w", np.ones(len(arrays["laplace.hist_y"])))
         for j, a in enumerate(arrays["laplace.hist_actions"].tolist()):
             sl = slice(starts[j], starts[j + 1])
-            self._append(a, arrays["laplace.hist_X"][sl], arrays["laplace.hist_y"][sl])
+            self._append(a, arrays["laplace.hist_X"][sl], arrays["laplace.hist_y"][sl], w[sl])

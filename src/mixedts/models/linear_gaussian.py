@@ -116,7 +116,7 @@ class _Rows:
             return a @ b
         if a.ndim == 1:
             return b @ a
-        return np.einsum("ij,ij->i" if a.ndim == 2 else "...i,...i->...", a, b)
+        return np.einsum("ij,ij->i" if a.ndim == b.ndim == 2 else "...i,...i->...", a, b)
 
 
 class _Columns:
@@ -357,15 +357,17 @@ def conditional_scores(S, b, x, mix=None, P0=None, layout=ROWS, mean=True, var=T
 
     with x_iᵀ m_i = v_iᵀ b_i, read from ``m`` = S b where the caller keeps it (one pass with a
     shared x). ``S``, ``P0`` matrices and ``b``, ``x``, ``mix``, ``m`` vectors in ``layout``
-    (``x`` may be one shared context); ``mix=None``: no effects. Returns (mean, variance),
-    each (…); a part not asked for (``mean=False`` or ``var=False``) is None.
+    (``x`` may be one shared context); ``mix=None``: no effects; ``P0=None`` with ``mix``: the
+    mix is P0_i c_i already (a shared P0 folded into the effects: (P0 v)ᵀc = vᵀ(P0 c)).
+    Returns (mean, variance), each (…); a part not asked for (``mean=False`` or
+    ``var=False``) is None.
     """
     v = layout.mv(S, x) if var or mix is not None or m is None else None
     mu = None
     if mean:
         mu = layout.dot(v, b) if m is None else layout.dot(m, x)
         if mix is not None:
-            mu = mu + layout.dot(layout.mv(P0, v), mix)
+            mu = mu + layout.dot(v if P0 is None else layout.mv(P0, v), mix)
     return mu, layout.dot(v, x) if var else None
 
 

@@ -31,7 +31,9 @@ from .base import SCORE_DRAWS, Draw, register_model
 from .gaussian import BlockSqrtGaussian, SqrtGaussian
 from .laplace import LaplaceFitter
 from .linear_gaussian import (
+    ROWS,
     conditional_mean,
+    conditional_scores,
     draw_scores,
     effect_information,
     effect_prior,
@@ -120,6 +122,8 @@ class MixedEffectModel:
         self._mix_idx = np.zeros((16, self._width), dtype=np.int64)
         self._mix_val = np.zeros((16, self._width))
         self._csr_key: tuple | None = None
+        self._dense_key: int | None = None  # the dense mixing matrix's K (see _mix)
+        self._within = np.arange(prior.dim)  # the coordinates of one effect
         self._init_prior_terms()
         self.effects = self._exact_effects()
         self._since_refactor = 0
@@ -222,27 +226,95 @@ class MixedEffectModel:
         return self.effects.sample(rng).reshape(self.n_effects, self.dim)
 
     # ------------------------------------------------------------------ scores
+    def _mix(self, psi: np.ndarray) -> np.ndarray:
+        """Γ_i Ψ = Σ_l b_il ψ_l of every action, (K, d): one dense product while the mixing
+        matrix is small or dense enough (a sparse product has a large fixed cost), else the
+        sparse one."""
+        if self._dense_key != self.n_actions:
+            B = self.prior.mixing
+            cells = B.shape[0] * B.shape[1]
+            # dense when it is small, or dense enough that the BLAS product does little
+            # more arithmetic than the sparse one
+            dense = cells <= 4096 or (cells <= _DENSE_SCORE_MAP and 4 * B.nnz >= cells)
+            self._dense_mixing = B.toarray() if dense else None
+            self._dense_key = self.n_actions
+        B = self._dense_mixing if self._dense_mixing is not None else self.prior.mixing
+        return np.asarray(B @ psi)
+
     def _scores_given(self, x: np.ndarray, psi: np.ndarray):
         """Mean and variance of x_iᵀ θ_i | Ψ = psi for every action, each (K,)."""
-        B = self.prior.mixing
-        if x.ndim == 1:
-            mean = B @ (psi @ x)
+        K, n = self.n_actions, self.store.n
+        if n == K and self.store.ordered:  # slot i is action i: the slots' scores are all
+            if self.store.shared:  # (P0 v)ᵀ Γ_i Ψ = vᵀ Γ_i (Ψ P0): P0 folded into Ψ
+                return self.store.observed_scores(x, self._mix(psi @ self.store.P0), True)
+            return self.store.observed_scores(x, self._mix(psi))
+        mix = self._mix(psi)
+        if n == K:  # every action observed: their scores are all of them
+            mean, var = np.empty(K), np.empty(K)
         else:
-            mean = rowdot(x, B @ psi)
-        var = self.store.prior_var(x, self.n_actions)
-        if self.store.n:
-            var = np.broadcast_to(var, (self.n_actions,)).copy()
-            mo, vo = self.store.observed_scores(x, (self._observed_mixing(), psi))
-            acts = self.store.actions[: self.store.n]
-            mean[acts] = mo
-            var[acts] = vo
+            mean = mix @ x if x.ndim == 1 else rowdot(x, mix)
+            var = np.broadcast_to(self.store.prior_var(x, K), (K,)).copy()
+        if n:
+            acts = self.store.actions[:n]
+            mean[acts], var[acts] = self.store.observed_scores(x, mix[acts])
         return mean, var
 
+    def _order_slots(self) -> None:
+        """Once every action is observed, slot i holds action i (see ActionStore.sort_slots);
+        the mixing rows kept per slot follow."""
+        perm = self.store.sort_slots()
+        if perm is not None:
+            self._mix_idx[: len(perm)] = self._mix_idx[perm]
+            self._mix_val[: len(perm)] = self._mix_val[perm]
+            self._csr_key = None
+
     def sample_scores(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Draw Ψ ~ Q_t, then every x_iᵀθ_i | Ψ by the scalar-score shortcut (docs/math.md §2)."""
-        psi = self._sample_effects(rng)
+        """Draw Ψ ~ Q_t, then every x_iᵀθ_i | Ψ by the scalar-score shortcut (docs/math.md §2).
+
+        The L·d normals of Ψ and the K of the scores are one draw of L·d + K normals (the same
+        stream as the two draws in turn)."""
+        Ld = self.n_effects * self.dim
+        z = rng.standard_normal(Ld + self.n_actions)
+        psi = self.effects.draw(z[:Ld].reshape(self.effects.h.shape)).reshape(
+            self.n_effects, self.dim)
         mean, var = self._scores_given(x, psi)
-        return draw_scores(mean, var, rng.standard_normal(self.n_actions))
+        return draw_scores(mean, var, z[Ld:])
+
+    def sample_scores_rounds(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """:meth:`sample_scores` for n rounds at once (no update in between), (n, K): the
+        contexts ``X`` (n, d) or (n, K, d), and the normals of the n calls in one draw (the
+        same stream)."""
+        n_r, L, d, K = len(X), self.n_effects, self.dim, self.n_actions
+        Z = rng.standard_normal((n_r, L * d + K))
+        zp = Z[:, : L * d]
+        if self.factored:
+            psi = self.effects.mean + np.einsum("lij,nlj->nli", self.effects.C,
+                                                zp.reshape(n_r, L, d))
+        else:
+            psi = self.effects.mean + zp @ self.effects.C.T
+        psi = psi.reshape(n_r, L, d)
+        self._mix(psi[0])  # (the dense mixing matrix, when it is held)
+        if self._dense_mixing is not None:
+            mix = np.matmul(self._dense_mixing, psi)  # (n, K, d)
+        else:
+            flat = np.asarray(self.prior.mixing @ psi.transpose(1, 0, 2).reshape(L, n_r * d))
+            mix = flat.reshape(K, n_r, d).transpose(1, 0, 2)
+        xs = X[:, None, :] if X.ndim == 2 else X  # (n, 1 or K, d)
+        mean = np.einsum("...i,...i->...", xs, mix)
+        st = self.store
+        if st.shared:
+            var = np.broadcast_to(np.einsum("...i,ij,...j->...", xs, st.action_cov, xs),
+                                  (n_r, K)).copy()
+        else:
+            var = np.einsum("...i,...ij,...j->...", xs, st.action_cov, xs)
+        n = st.n
+        if n:
+            acts = st.actions[:n]
+            xo = xs if X.ndim == 2 else X[:, acts]
+            P0 = st.P0 if st.shared else st.P0s[:n]
+            mean[:, acts], var[:, acts] = conditional_scores(
+                st.S[:n], st.b[:n], xo, mix[:, acts], P0, ROWS, m=st.m[:n])
+        return draw_scores(mean, var, Z[:, L * d :])
 
     def sample_scores_many(self, x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` independent draws of the :meth:`sample_scores` law, (n, K), in one pass.
@@ -351,19 +423,24 @@ class MixedEffectModel:
             dh = bval[:, None] * p["dpm"]
             if self.factored:
                 new_effects = self.effects.proposed_rank_one(idx, u, dh)
-            else:
-                rows = (idx[:, None] * self.dim + np.arange(self.dim)).ravel()
-                new_effects = self.effects.proposed_rank_one(rows, u.ravel(), dh.ravel())
+            else:  # applied in place below: a rank-one step cannot fail
+                rows = (idx[:, None] * self.dim + self._within).ravel()
+                new_effects = (rows, u.ravel(), dh.ravel())
         # commit: nothing below can fail on valid input
         was_new = self.store.slot_of[a] < 0
         slot = self.store.commit(p)
         if was_new:
             self._slot_rows(np.array([slot]), np.array([a]))
         if new_effects is not None:
-            self.effects.commit(*new_effects)
+            if self.factored:
+                self.effects.commit(*new_effects)
+            else:
+                self.effects.rank_one_in_place(*new_effects)
         self.n_updates += 1
         self._since_refactor += 1
         self._maybe_refactor()
+        if was_new:
+            self._order_slots()
 
     def update_batch(
         self, X: np.ndarray, A: np.ndarray, Y: np.ndarray, rng: np.random.Generator | None = None
@@ -440,6 +517,7 @@ class MixedEffectModel:
         slots = self.store.commit_batch(p)
         if np.any(new):
             self._slot_rows(slots[new], U[new])
+            self._order_slots()
         if token is not None:
             self.fitter.commit(token)
         self.n_updates += n_obs
@@ -510,6 +588,7 @@ class MixedEffectModel:
         model.effects.mean = arrays["effects.mean"].copy()
         model._since_refactor = int(cfg["since_refactor"])
         model.n_updates = int(cfg["n_updates"])
+        model._order_slots()
         return model
 
 

@@ -20,7 +20,7 @@ from .. import _validation as V
 from ..likelihoods import Gaussian, Likelihood
 from ..models.base import Draw, summarise
 from ..models.beta import argmax_rows
-from ..rules import DecisionRule, argmax_active
+from ..rules import DecisionRule, ThompsonSampling, argmax_active
 
 #: Monte Carlo draws of ``action_probabilities`` for Thompson sampling
 MC_DRAWS = 1000
@@ -186,9 +186,26 @@ class ContextualBandit(Persistent):
         all_active = self._check_any_active() == len(self.active)
         if self.rule.batched:
             return self._choose_many(len(X))
+        rounds = getattr(self.model, "sample_scores_rounds", None)
+        if rounds is not None and type(self.rule) is ThompsonSampling and self.model.dim:
+            return self._thompson_rounds(X, rounds, all_active)
         out = np.empty(len(X), dtype=np.int64)
         for t in range(len(X)):  # rounds, not actions: each round is one batched pass
             out[t] = self._choose(X[t], all_active)
+        return out
+
+    def _thompson_rounds(self, X, rounds, all_active: bool) -> np.ndarray:
+        """Thompson sampling's choices for the rounds ``X`` from one draw per chunk of rounds
+        (the model's ``sample_scores_rounds``: the normals of the rounds in turn, so the same
+        choices as round-by-round ``select``), (n,)."""
+        K = self.n_actions
+        step = max(1, (1 << 20) // (K * self.dim))  # chunks bound the (rounds, K, d) memory
+        out = np.empty(len(X), dtype=np.int64)
+        for start in range(0, len(X), step):
+            scores = rounds(X[start:start + step], self.rng)
+            if not all_active:
+                scores = np.where(self.active, scores, -np.inf)
+            out[start:start + step] = np.argmax(scores, axis=1)
         return out
 
     # ------------------------------------------------------------------ propensities
@@ -278,8 +295,12 @@ class ContextualBandit(Persistent):
         """Condition on reward ``y`` of action ``a`` in context ``x`` ((d,) or (K, d))."""
         x = self._context(x)
         a = V.check_action(a, self.n_actions)
-        y = self._rewards(np.array([V.check_reward(y)]), "y")[0]
-        self.model.update(self._row(x, a), a, float(y), rng=self.rng)
+        y = V.check_reward(y)
+        # Gaussian rewards under the base rules: any finite number (nothing more to check)
+        if type(self)._rewards is not ContextualBandit._rewards or (
+                type(self.likelihood) is not Gaussian):
+            y = float(self._rewards(np.array([y]), "y")[0])
+        self.model.update(self._row(x, a), a, y, rng=self.rng)
 
     def _feedback(self, X, A, Y):
         A = V.check_actions(A, self.n_actions)
