@@ -82,6 +82,8 @@ def special(kind: str, options: dict) -> dict:
     """Options that need a partner to be valid (the rest come from option_values)."""
     if kind == "LinUCB" and options.get("width") == "abbasi-yadkori":
         return {**options, "prior": "ridge"}
+    if kind == "DiffusionTS" and options.get("prior") == "fitted":
+        return {**options, "fit_steps": 20, "fit_layers": 4, "fit_hidden": 8}
     if kind == "HierTS" and options.get("structure"):
         return {}
     if options.get("structure"):

@@ -575,8 +575,8 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         'dts-message-vector-gain', 'models/diffusion_chain.py',
-        'B = K[j].T @ B if V is None else V.T @ (K[j].T @ B)',
-        'B = K[j].T @ B if V is None else V.T @ B',
+        'B = matvec(np.swapaxes(K[j], -1, -2), B)',
+        'B = B',
         'message vector without the gain (linear-map case)', ("tests/test_diffusion.py",),
     ),
     Mutant(
@@ -593,14 +593,14 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         'dts-lemma2-transpose', 'models/diffusion_chain.py',
-        'cov[j] = _sym(chain.Sbar[j] + A @ cov[j + 1] @ A.T)',
+        'cov[j] = _sym(chain.Sbar[j] + A @ cov[j + 1] @ np.swapaxes(A, -1, -2))',
         'cov[j] = _sym(chain.Sbar[j] + A @ cov[j + 1] @ A)',
         'Lemma 2 covariance A Σ A instead of A Σ Aᵀ', ("tests/test_diffusion.py",),
     ),
     Mutant(
         'dts-sampler-sqrt-transpose', 'models/diffusion_chain.py',
-        'psi[..., j, :] = parent @ chain.K[j].T + chain.c[j] + z[..., j, :] @ chain.C[j].T',
-        'psi[..., j, :] = parent @ chain.K[j].T + chain.c[j] + z[..., j, :] @ chain.C[j]',
+        'return v @ M.T if one else matvec(M, v)',
+        'return v @ M if one else matvec(M, v)',
         "top-down sampler's square root transposed", ("tests/test_diffusion.py",),
     ),
     Mutant(

@@ -228,6 +228,37 @@ class DiffusionPrior:
         theta = self.link(0, psi[0]) + rng.standard_normal((K, d)) @ chol[0].T
         return (theta, psi) if return_latents else theta
 
+    def sample_independent(self, n: int, rng=None) -> np.ndarray:
+        """``n`` draws of one θ, each from its own chain (ψ_L, …, ψ_1 drawn anew), (n, d):
+        the marginal law of an action parameter, vectorised over the draws."""
+        n = check_int(n, "n", low=1)
+        rng = as_generator(rng)
+        chol = np.linalg.cholesky(self._covs)
+        L, d = self.n_layers, self.dim
+        psi = self._mean + rng.standard_normal((n, d)) @ chol[L].T
+        for j in range(L - 1, -1, -1):  # layers: ψ_j from ψ_{j+1}, then θ from ψ_1
+            psi = self.link(j, psi) + rng.standard_normal((n, d)) @ chol[j].T
+        return psi
+
+    @classmethod
+    def fit(cls, samples: Any, n_layers: int, **options: Any) -> DiffusionPrior:
+        """A chain prior pre-trained as a DDPM on offline ``samples`` of θ (N, d): see
+        :func:`mixedts.priors_diffusion_fit.fit_diffusion_prior` for the options (``hidden``,
+        ``steps``, ``batch_size``, ``learning_rate``, ``schedule``, ``seed``, ``progress``).
+        Needs scikit-learn.
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> prior = DiffusionPrior.fit(rng.normal(size=(100, 2)), n_layers=4, hidden=8,
+        ...                            steps=20, seed=0)
+        >>> prior.n_layers, prior.is_linear
+        (4, False)
+        """
+        from .priors_diffusion_fit import fit_diffusion_prior
+
+        return fit_diffusion_prior(samples, n_layers, **options)
+
     # ------------------------------------------------------------------ linear reductions
     def _need_linear(self, what: str) -> None:
         if not self.is_linear:

@@ -30,6 +30,7 @@ API_PAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "priors": ("Priors and structure", "Mixed-effect and linear-effect priors, and learning a "
                "structure from data (`mixedts.structure`).",
                ("mixedts.priors", "mixedts.priors_linear", "mixedts.priors_diffusion",
+                "mixedts.priors_diffusion_fit",
                 "mixedts.structure")),
     "models": ("Models (posteriors)", "Posteriors that never choose (`mixedts.models`).",
                ("mixedts.models",)),

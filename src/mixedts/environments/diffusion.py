@@ -4,6 +4,10 @@ Aouali (2023, Sec. 5) and Aouali (2025, Sec. 5.1): Σ_ℓ = I, links W_ℓ ~ U[�
 the sparsity W_ℓ = (W̄_ℓ, 0_{d, d − d_ℓ}) (linear), or 2-layer ReLU networks with U[−1, 1]
 weights (non-linear), contexts uniform on [−1, 1]^d and linear-Gaussian or logistic rewards.
 See docs/diffusion.md §4 for why the figures need one context per action and round.
+
+Aouali (2025, Sec. 5.2), the Swiss roll: the actions are i.i.d. draws of a 2-D Swiss roll,
+not of a chain, and dTS is given a DDPM pre-trained on offline draws of it
+(``pretraining_samples``; docs/diffusion.md §7).
 """
 
 from __future__ import annotations
@@ -21,10 +25,26 @@ from .base import BanditEnvironment, Rounds
 from .synthetic import _check_range
 
 LINKS = ("linear", "relu")
+ACTIONS = ("chain", "swissroll")
 REWARDS = ("linear", "logistic")
 CONTEXTS = ("per-action", "shared")
 #: chain draws of the moment-matched Gaussian prior of a non-linear instance
 MOMENT_DRAWS = 20_000
+
+
+def swiss_roll(n: int, rng: np.random.Generator, noise: float = 0.05) -> np.ndarray:
+    """``n`` points of the 2-D Swiss roll of the diffusion tutorials, (n, 2):
+    t ~ U[1.5π, 4.5π], θ = (t cos t, t sin t)/10 + noise·N(0, I).
+
+    Examples
+    --------
+    >>> theta = swiss_roll(1000, np.random.default_rng(0), noise=0.0)
+    >>> r = np.linalg.norm(theta, axis=1)
+    >>> bool(r.min() >= 0.15 * np.pi - 1e-12), bool(r.max() <= 0.45 * np.pi + 1e-12)
+    (True, True)
+    """
+    t = 1.5 * np.pi * (1.0 + 2.0 * rng.uniform(size=n))
+    return np.c_[t * np.cos(t), t * np.sin(t)] / 10.0 + noise * rng.standard_normal((n, 2))
 
 
 def draw_links(kind: str, dim: int, n_layers: int, rng: np.random.Generator,
@@ -75,13 +95,26 @@ class DiffusionEnvironment(BanditEnvironment):
         Each action draws its own context every round, (K, d) (what the figures need), or one
         context (d,) is shared by all (what the papers' text says).
     context_range : (float, float)
+    actions : {"chain", "swissroll"}
+        The actions are one draw of the chain (the papers' synthetic settings), or i.i.d.
+        draws of the 2-D Swiss roll (:func:`swiss_roll`; ``dim`` must be 2, the links are
+        unused and there is no chain prior: dTS fits one, ``prior = "fitted"``).
+    pretrain_pool : int
+        Offline samples of action parameters offered for pre-training
+        (``pretraining_samples``): Swiss-roll draws from ``pretrain_seed``, the same for every
+        run; or, for a chain, draws of θ each from its own chain (the marginal law), drawn
+        after the instance. 0: none.
+    pretrain_seed : int
+    roll_noise : float
+        The Swiss roll's Gaussian noise.
     seed : int, SeedSequence or Generator
         Draws the instance: links, latents and action parameters.
 
     Attributes
     ----------
-    diffusion_prior : DiffusionPrior
-        The chain the instance was drawn from (what dTS is given).
+    diffusion_prior : DiffusionPrior or None
+        The chain the instance was drawn from (what dTS is given); None for the Swiss roll.
+    pretraining_samples : ndarray (pretrain_pool, d) or None
     prior : MixedEffectPrior or None
         The one-effect Gaussian prior of the actions: exactly HierTS-2
         (:meth:`DiffusionPrior.to_hierts2`) for linear links, moment-matched for ReLU links
@@ -114,8 +147,13 @@ class DiffusionEnvironment(BanditEnvironment):
     reward: str = "linear"
     contexts: str = "per-action"
     context_range: tuple[float, float] = (-1.0, 1.0)
+    actions: str = "chain"
+    pretrain_pool: int = 0
+    pretrain_seed: int = 0
+    roll_noise: float = 0.05
     seed: Any = None
-    diffusion_prior: DiffusionPrior = field(init=False, repr=False)
+    diffusion_prior: DiffusionPrior | None = field(init=False, repr=False)
+    pretraining_samples: np.ndarray | None = field(init=False, repr=False)
     prior: MixedEffectPrior | None = field(init=False, repr=False)
     theta: np.ndarray = field(init=False, repr=False)
     latents: np.ndarray = field(init=False, repr=False)
@@ -127,7 +165,11 @@ class DiffusionEnvironment(BanditEnvironment):
         check_int(self.hidden, "hidden", 1)
         for name in ("latent_std", "action_std", "noise_std"):
             check_positive(getattr(self, name), name)
-        for name, allowed in (("link", LINKS), ("reward", REWARDS), ("contexts", CONTEXTS)):
+        pool = check_int(self.pretrain_pool, "pretrain_pool", 0)
+        check_int(self.pretrain_seed, "pretrain_seed", 0)
+        check_positive(self.roll_noise, "roll_noise")
+        for name, allowed in (("link", LINKS), ("reward", REWARDS), ("contexts", CONTEXTS),
+                              ("actions", ACTIONS)):
             if getattr(self, name) not in allowed:
                 raise ValidationError(f"{name} must be one of {allowed}, got "
                                       f"{getattr(self, name)!r}")
@@ -145,12 +187,30 @@ class DiffusionEnvironment(BanditEnvironment):
                     raise ValidationError(f"layer_dims[{j}] must be <= dim = {d}, got {k}")
             self.layer_dims = dims
         rng = as_generator(self.seed)
+        if self.actions == "swissroll":
+            self._swiss_roll(K, d, pool, rng)
+            return
         links = draw_links(self.link, d, L, rng, self.layer_dims, self.hidden, *self.link_range)
         eye = np.eye(d)
         covs = [self.action_std**2 * eye] + [self.latent_std**2 * eye] * L
         self.diffusion_prior = DiffusionPrior(links, covs)
         self.theta, self.latents = self.diffusion_prior.sample(K, rng, return_latents=True)
         self.prior = self._gaussian_prior(rng)  # draws after the instance's
+        self.pretraining_samples = (self.diffusion_prior.sample_independent(pool, rng)
+                                    if pool else None)
+
+    def _swiss_roll(self, K: int, d: int, pool: int, rng: np.random.Generator) -> None:
+        if d != 2:
+            raise ValidationError(f"dim must be 2 for actions = 'swissroll', got {d}")
+        if self.layer_dims is not None:
+            raise ValidationError("layer_dims: the Swiss roll has no chain")
+        self.theta = swiss_roll(K, rng, self.roll_noise)
+        self.latents = np.zeros((0, d))
+        self.diffusion_prior = None
+        self.prior = None
+        self.pretraining_samples = (
+            swiss_roll(pool, np.random.default_rng(self.pretrain_seed), self.roll_noise)
+            if pool else None)
 
     def _gaussian_prior(self, rng: np.random.Generator) -> MixedEffectPrior | None:
         prior, K = self.diffusion_prior, self.n_actions
@@ -180,6 +240,9 @@ class DiffusionEnvironment(BanditEnvironment):
         """Every action's marginal Gaussian prior, mean (K, d) and covariance (d, d): exact for
         linear links (N(B_L m, Σ_1 + Ω₂)), moment-matched for ReLU links."""
         K = self.n_actions
+        if self.actions == "swissroll":  # the roll's own moments (a fixed large sample)
+            ref = swiss_roll(MOMENT_DRAWS, np.random.default_rng(0), self.roll_noise)
+            return np.tile(ref.mean(axis=0), (K, 1)), np.cov(ref.T)
         if self.prior is not None:
             mean, cov = self.prior.marginal_action_prior()
             return mean, cov[0]
@@ -188,6 +251,10 @@ class DiffusionEnvironment(BanditEnvironment):
         return np.tile(mean, (K, 1)), p.covs[0] + p.effect_cov()
 
     def __repr__(self) -> str:
+        if self.actions == "swissroll":
+            return (f"{type(self).__name__}(n_actions={self.n_actions}, actions='swissroll', "
+                    f"pretrain_pool={self.pretrain_pool}, reward={self.reward!r}, "
+                    f"contexts={self.contexts!r})")
         parts = [f"n_actions={self.n_actions}", f"dim={self.dim}", f"n_layers={self.n_layers}",
                  f"link={self.link!r}", f"reward={self.reward!r}", f"contexts={self.contexts!r}"]
         if self.layer_dims is not None:

@@ -28,13 +28,23 @@ from ..linalg import sym_inv
 from ..priors_diffusion import DiffusionPrior
 from .actions import ActionStore
 from .base import SCORE_DRAWS, Draw, register_model
-from .diffusion_chain import Chain, Marginals, draw_latents, latent_marginals, upward
+from .diffusion_chain import (
+    ActionChains,
+    Chain,
+    Marginals,
+    draw_latents,
+    latent_marginals,
+    upward,
+)
 from .laplace import LaplaceFitter
 from .linear_gaussian import conditional_mean, draw_scores, marginal_cov
 from .mixed_effect import glm_from_config
 
 #: draws of the Monte Carlo marginals of the non-linear model (seeded, see ``_mc_marginals``)
 MC_MARGINAL_DRAWS = 4000
+#: the same with per-action latents (every action's chain is drawn)
+MC_ACTION_DRAWS = 500
+LATENTS = ("shared", "per-action")
 
 
 @register_model
@@ -60,6 +70,11 @@ class DiffusionModel:
         N(c, Σ_1), c = E[f_1(ψ_1) | H] (b ← G θ̂ + P_1 (θ̂ − c); default), which stays
         informative when an action's data are separable, or at its ridge-penalised maximum
         (b ← G θ̂, the paper).
+    latents : {"shared", "per-action"}
+        One chain above all the actions (Eq. 1 of the papers), or one chain per action: each
+        θ_i an independent draw of the diffusion prior (a prior pre-trained on i.i.d. samples
+        of action parameters; docs/diffusion.md §7). Per-action with linear links is LinTS on
+        the chain's marginal prior.
 
     Examples
     --------
@@ -76,7 +91,8 @@ class DiffusionModel:
 
     def __init__(self, prior: DiffusionPrior, n_actions: int, noise_std: float = 1.0,
                  refactor_every: int = 5000, likelihood: Likelihood | None = None,
-                 laplace: dict[str, Any] | None = None, laplace_at: str = "posterior") -> None:
+                 laplace: dict[str, Any] | None = None, laplace_at: str = "posterior",
+                 latents: str = "shared") -> None:
         self.prior = prior
         self.n_actions = int(n_actions)
         self.dim = prior.dim
@@ -85,6 +101,7 @@ class DiffusionModel:
         self.refactor_every = int(refactor_every)
         self.likelihood = likelihood if likelihood is not None else Gaussian()
         self.laplace_at = laplace_at
+        self.latents = latents
         self.fitter = (None if isinstance(self.likelihood, Gaussian)
                        else LaplaceFitter(self.likelihood, self.dim, **(laplace or {})))
         self.store = ActionStore(self.n_actions, np.array(prior.covs[0]), self.noise_std**2)
@@ -97,6 +114,8 @@ class DiffusionModel:
         self.n_updates = 0
         self._chain: Chain | None = None
         self._marginals: Marginals | None = None
+        self._per_action = (ActionChains(self._precs, self._maps, prior.mean)
+                            if latents == "per-action" else None)
 
     # ------------------------------------------------------------------ chain
     @property
@@ -115,38 +134,52 @@ class DiffusionModel:
         """Marginal posteriors of ψ_1 … ψ_L and of u = f_1(ψ_1) (Lemma 2; Monte Carlo for
         non-linear links)."""
         if self._marginals is None:
-            self._marginals = (latent_marginals(self.chain, self._maps) if self._maps is not None
-                               else self._mc_marginals())
+            if self._per_action is not None:
+                self._marginals = (
+                    self._per_action.marginals(self.store, self._maps, self.n_actions)
+                    if self._maps is not None else self._mc_marginals())
+            else:
+                self._marginals = (latent_marginals(self.chain, self._maps)
+                                   if self._maps is not None else self._mc_marginals())
         return self._marginals
 
     def _mc_marginals(self) -> Marginals:
         """Moments of the approximate posterior from ``MC_MARGINAL_DRAWS`` top-down draws of a
         generator seeded by the number of updates (deterministic, the policy's untouched)."""
         rng = np.random.default_rng([7, self.n_updates])
-        psi = self._draw_latents(MC_MARGINAL_DRAWS, rng)
-        u = self.prior.link(0, psi[:, 0])
-        cov = np.einsum("nli,nlj->lij", psi - psi.mean(0), psi - psi.mean(0)) / (len(psi) - 1)
-        return Marginals(psi.mean(0), cov, u.mean(0), np.cov(u.T).reshape(self.dim, self.dim))
+        n = MC_MARGINAL_DRAWS if self._per_action is None else MC_ACTION_DRAWS
+        psi = self._draw_latents(n, rng)  # (n, [K,] L, d)
+        u = self.prior.link(0, psi[..., 0, :])
+        dpsi, du = psi - psi.mean(0), u - u.mean(0)
+        return Marginals(psi.mean(0), np.einsum("n...i,n...j->...ij", dpsi, dpsi) / (n - 1),
+                         u.mean(0), np.einsum("n...i,n...j->...ij", du, du) / (n - 1))
 
     def _draw_latents(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n top-down draws of (ψ_1 … ψ_L), (n, L, d)."""
+        """n top-down draws of (ψ_1 … ψ_L), (n, L, d) (per-action latents: (n, K, L, d))."""
+        if self._per_action is not None:
+            z = rng.standard_normal((n, self.n_actions, self.n_layers, self.dim))
+            return self._per_action.draw(self.store, self.prior.link, z)
         z = rng.standard_normal((n, self.n_layers, self.dim))
         return draw_latents(self.chain, self.prior.link, z)
 
     def _draw_u(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n draws of u = f_1(ψ_1), (n, d)."""
-        return self.prior.link(0, self._draw_latents(n, rng)[:, 0])
+        """n draws of u = f_1(ψ_1), (n, d) (per-action latents: (n, K, d))."""
+        return self.prior.link(0, self._draw_latents(n, rng)[..., 0, :])
 
     # ------------------------------------------------------------------ scores
     def _scores_given(self, x: np.ndarray, u: np.ndarray):
-        """Mean and variance of x_iᵀθ_i | u for every action, each (K,)."""
+        """Mean and variance of x_iᵀθ_i | u for every action, each (K,); u is (d,), or (K, d)
+        with per-action latents."""
         K = self.n_actions
-        mean = np.full(K, x @ u) if x.ndim == 1 else x @ u
+        if u.ndim == 2:
+            mean = u @ x if x.ndim == 1 else np.einsum("kd,kd->k", x, u)
+        else:
+            mean = np.full(K, x @ u) if x.ndim == 1 else x @ u
         var = np.broadcast_to(self.store.prior_var(x, K), (K,)).copy()
         n = self.store.n
         if n:
             acts = self.store.actions[:n]
-            mean[acts], var[acts] = self.store.observed_scores(x, u)
+            mean[acts], var[acts] = self.store.observed_scores(x, u if u.ndim == 1 else u[acts])
         return mean, var
 
     def _directions(self, x: np.ndarray) -> np.ndarray:
@@ -168,7 +201,8 @@ class DiffusionModel:
         x_iᵀθ_i | u is x_iᵀ m_i + q_iᵀ u, so n draws of u make one (n, d) @ (d, K) product."""
         u = self._draw_u(n, rng)
         mean0, var = self._scores_given(x, np.zeros(self.dim))
-        means = mean0 + u @ self._directions(x).T
+        q = self._directions(x)
+        means = mean0 + (u @ q.T if u.ndim == 2 else np.einsum("nkd,kd->nk", u, q))
         return draw_scores(means, var, rng.standard_normal((n, self.n_actions)))
 
     def mean_scores(self, x: np.ndarray) -> np.ndarray:
@@ -180,7 +214,7 @@ class DiffusionModel:
         marg = self.latent_posterior()
         _, var = self._scores_given(x, marg.u_mean)
         q = self._directions(x)
-        return np.sqrt(var + np.einsum("ki,ij,kj->k", q, marg.u_cov, q))
+        return np.sqrt(var + np.einsum("ki,...ij,kj->k", q, marg.u_cov, q))
 
     # ------------------------------------------------------------------ marginals
     def _action_terms(self, actions: np.ndarray):
@@ -191,11 +225,12 @@ class DiffusionModel:
     def posterior_mean(self) -> np.ndarray:
         """E[θ_i | H], (K, d): S_i (P_1 E[u] + b_i) (Lemma 2's mean)."""
         u = self.latent_posterior().u_mean
-        mean = np.tile(u, (self.n_actions, 1))
+        mean = np.array(np.broadcast_to(u, (self.n_actions, self.dim)))
         n = self.store.n
         if n:
             acts = self.store.actions[:n]
-            mean[acts] = conditional_mean(self.store.S[:n], self.store.P0, self.store.m[:n], u)
+            mean[acts] = conditional_mean(self.store.S[:n], self.store.P0, self.store.m[:n],
+                                          u if u.ndim == 1 else u[acts])
         return mean
 
     def posterior_cov(self) -> np.ndarray:
@@ -206,7 +241,8 @@ class DiffusionModel:
         n = self.store.n
         if n:
             acts = self.store.actions[:n]
-            cov[acts] = marginal_cov(self.store.S[:n], self.store.P0, u_cov)
+            cov[acts] = marginal_cov(self.store.S[:n], self.store.P0,
+                                     u_cov if u_cov.ndim == 2 else u_cov[acts])
         return cov
 
     def joint_cov(self, actions) -> np.ndarray:
@@ -216,8 +252,14 @@ class DiffusionModel:
         S, P0, _ = self._action_terms(actions)
         T = S @ P0  # (n, d, d)
         u_cov = self.latent_posterior().u_cov
-        blocks = np.einsum("aij,jk,blk->aibl", T, u_cov, T)
         n, d = len(actions), self.dim
+        if u_cov.ndim == 3:  # per-action latents: independent actions
+            blocks = np.zeros((n, d, n, d))
+            same = actions[:, None] == actions[None, :]
+            a, b = np.nonzero(same)
+            blocks[a, :, b, :] = T[a] @ u_cov[actions[a]] @ np.swapaxes(T[b], -1, -2)
+        else:
+            blocks = np.einsum("aij,jk,blk->aibl", T, u_cov, T)
         blocks[np.arange(n), :, np.arange(n), :] += S
         out = blocks.reshape(n * d, n * d)
         return 0.5 * (out + out.T)
@@ -225,14 +267,14 @@ class DiffusionModel:
     def sample_parameters(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` joint draws of all θ, (n, K, d): the chain top-down, then every θ_i | ψ_1."""
         K, d = self.n_actions, self.dim
-        u = self._draw_u(n, rng)  # (n, d)
-        mean = np.broadcast_to(u[:, None, :], (n, K, d)).copy()
+        u = self._draw_u(n, rng)  # (n, d) or (n, K, d)
+        mean = np.array(np.broadcast_to(u[:, None, :] if u.ndim == 2 else u, (n, K, d)))
         chol = np.array(np.broadcast_to(np.linalg.cholesky(self.prior.covs[0]), (K, d, d)))
         no = self.store.n
         if no:
             acts = self.store.actions[:no]
             mean[:, acts] = conditional_mean(self.store.S[:no], self.store.P0, self.store.m[:no],
-                                             u[:, None, :])
+                                             u[:, None, :] if u.ndim == 2 else u[:, acts])
             chol[acts] = np.linalg.cholesky(self.store.S[:no])
         z = rng.standard_normal((n, K, d))
         return mean + np.einsum("kij,skj->ski", chol, z)
@@ -245,7 +287,9 @@ class DiffusionModel:
             self.update_batch(x[None], np.array([a]), np.array([y]), rng)
             return
         p = self.store.propose(a, x, y)
-        self.store.commit(p)
+        slot = self.store.commit(p)
+        if self._per_action is not None:
+            self._per_action.mark(slot)
         self.G_act += np.outer(p["w"], p["w"])
         self.eta_act += p["dpm"]
         self._after(1)
@@ -262,7 +306,9 @@ class DiffusionModel:
             old = self.store.state_of(U)
             if self.laplace_at == "posterior" and self.fitter.method != "online":
                 P0 = np.array(old[4])
-                center = np.broadcast_to(self.latent_posterior().u_mean, (len(U), self.dim))
+                u_mean = self.latent_posterior().u_mean
+                center = (u_mean[U] if u_mean.ndim == 2
+                          else np.broadcast_to(u_mean, (len(U), self.dim)))
                 mode, G, token = self.fitter.propose(U, inv, X, Y, old[3], rng,
                                                      prior=(P0, center))
                 b = np.einsum("uij,uj->ui", G, mode) + np.einsum("uij,uj->ui", P0, mode - center)
@@ -270,7 +316,9 @@ class DiffusionModel:
                 mode, G, token = self.fitter.propose(U, inv, X, Y, old[3], rng)
                 b = np.einsum("uij,uj->ui", G, mode)
             p = self.store.propose_set(U, np.bincount(inv, minlength=len(U)), G, b, old)
-        self.store.commit_batch(p)
+        slots = self.store.commit_batch(p)
+        if self._per_action is not None:
+            self._per_action.mark(slots)
         if token is not None:
             self.fitter.commit(token)
         self.G_act += p["dM"].sum(axis=0)
@@ -292,6 +340,8 @@ class DiffusionModel:
         self.G_act = 0.5 * (M.sum(axis=0) + M.sum(axis=0).T)
         self.eta_act = eta.sum(axis=0)
         self._since_refactor = 0
+        if self._per_action is not None:
+            self._per_action.reset()
         self._changed()
 
     # ------------------------------------------------------------------ catalogue
@@ -299,6 +349,7 @@ class DiffusionModel:
         """Append an action at the prior (θ | ψ_1 ~ N(f_1(ψ_1), Σ_1)); returns its index."""
         self.n_actions += 1
         self.store.set_n_actions(self.n_actions)
+        self._changed()
         return self.n_actions - 1
 
     # ------------------------------------------------------------------ persistence
@@ -306,6 +357,7 @@ class DiffusionModel:
         cfg = {"n_actions": self.n_actions, "noise_std": self.noise_std,
                "refactor_every": self.refactor_every, "since_refactor": self._since_refactor,
                "n_updates": self.n_updates, "laplace_at": self.laplace_at,
+               "latents": self.latents,
                "glm": None if self.fitter is None else self.fitter.config()}
         arrays = {f"prior.{k}": v for k, v in self.prior.arrays().items()}
         arrays.update({f"store.{k}": v for k, v in self.store.state().items()})
@@ -320,7 +372,8 @@ class DiffusionModel:
             {k[len("prior."):]: v for k, v in arrays.items() if k.startswith("prior.")})
         likelihood, laplace = glm_from_config(cfg.get("glm"))
         model = cls(prior, cfg["n_actions"], cfg["noise_std"], cfg["refactor_every"],
-                    likelihood, laplace, cfg.get("laplace_at", "posterior"))
+                    likelihood, laplace, cfg.get("laplace_at", "posterior"),
+                    cfg.get("latents", "shared"))
         model.store.load_state(
             {k[len("store."):]: v for k, v in arrays.items() if k.startswith("store.")})
         if model.fitter is not None:

@@ -8,10 +8,10 @@ import numpy as np
 
 from .. import _validation as V
 from ..likelihoods import Likelihood
-from ..models.diffusion import DiffusionModel
+from ..models.diffusion import LATENTS, DiffusionModel
 from ..priors_diffusion import DiffusionPrior
 from ..rules import ThompsonSampling
-from ._environment import noise_of, prior_of, single_effect
+from ._environment import independent_prior, noise_of, prior_of, single_effect
 from ._likelihood import (
     DEFAULT_LAPLACE_AT,
     LaplaceAt,
@@ -26,11 +26,55 @@ from .registry import ConfigError, Count, Positive, PositiveInt, register
 __all__ = ["DiffusionTS"]
 
 
+#: offline samples drawn from an environment's own marginal prior when it offers none
+PRIOR_DRAWS = 256
+
+
+def offline_samples(environment) -> np.ndarray:
+    """The offline samples of action parameters an environment offers for pre-training:
+    ``pretraining_samples`` (the diffusion environments), else the item vectors of a learned
+    structure (MovieLens: every movie's factor), else ``PRIOR_DRAWS`` draws of its actions'
+    marginal Gaussian prior (draw i from action i mod K, a fixed seed)."""
+    samples = getattr(environment, "pretraining_samples", None)
+    if samples is None:
+        samples = getattr(getattr(environment, "learned", None), "item_vectors", None)
+    if samples is None:
+        if getattr(environment, "prior", None) is None and not hasattr(environment,
+                                                                       "independent_prior"):
+            raise ConfigError(f"DiffusionTS: prior = 'fitted' needs offline samples of action "
+                              f"parameters, which {type(environment).__name__} does not offer")
+        mean, cov = independent_prior(environment, "marginal")
+        which = np.arange(PRIOR_DRAWS) % len(mean)
+        chol = np.linalg.cholesky(cov if cov.ndim == 2 else cov[which])
+        z = np.random.default_rng(0).standard_normal((PRIOR_DRAWS, mean.shape[1]))
+        samples = mean[which] + (z @ chol.T if chol.ndim == 2
+                                 else np.einsum("nij,nj->ni", chol, z))
+    return np.asarray(samples)
+
+
+def fitted_prior(environment, samples: int, layers: int, steps: int, hidden: int,
+                 seed: int) -> DiffusionPrior:
+    """A DDPM prior fitted on the first ``samples`` offline samples (0: all of them), cached
+    per process (:func:`~mixedts.priors_diffusion_fit.fit_cached`)."""
+    from ..priors_diffusion_fit import fit_cached
+
+    pool = offline_samples(environment)
+    if samples > len(pool):
+        raise ConfigError(f"DiffusionTS: fit_samples = {samples} but the environment offers "
+                          f"{len(pool)} offline samples")
+    return fit_cached(pool[:samples] if samples else pool, layers, steps=steps, hidden=hidden,
+                      seed=seed)
+
+
 def _environment_prior(environment, reduction: str) -> DiffusionPrior:
     """The environment's chain prior (``diffusion_prior``), its HierTS-1 reduction, or, for an
     environment with a mixed-effect prior only, a one-layer chain with HierTS's one effect."""
     prior = getattr(environment, "diffusion_prior", None)
     if prior is None:
+        if getattr(environment, "pretraining_samples", None) is not None and getattr(
+                environment, "prior", None) is None:
+            raise ConfigError("DiffusionTS: the environment has no chain prior (its actions "
+                              "are not a chain draw); use prior = 'fitted'")
         mixed = prior_of(environment, "DiffusionTS")
         mean, cov, acov = single_effect(mixed)
         acov = acov if acov.ndim == 2 else acov.mean(axis=0)
@@ -71,6 +115,10 @@ class DiffusionTS(ContextualBandit):
         same Gaussian pseudo-observation once the data are plentiful, but informative when an
         action's few rewards are separable (dts-fig1-logistic: 330 against 692; see
         docs/diffusion.md).
+    latents : {"shared", "per-action"}
+        One chain above all the actions (the papers' Eq. 1), or one chain per action, each
+        θ_i an independent draw of the prior: what a DDPM pre-trained on i.i.d. samples of
+        action parameters describes (the Swiss roll, MovieLens; docs/diffusion.md §7).
 
     Examples
     --------
@@ -99,6 +147,7 @@ class DiffusionTS(ContextualBandit):
         ridge: float = 1e-3,
         binarize: bool = False,
         laplace_at: str = DEFAULT_LAPLACE_AT,
+        latents: str = "shared",
     ) -> None:
         if not isinstance(prior, DiffusionPrior):
             raise V.ValidationError("prior must be a DiffusionPrior")
@@ -106,8 +155,10 @@ class DiffusionTS(ContextualBandit):
         noise_std = V.check_positive(noise_std, "noise_std")
         refactor_every = V.check_int(refactor_every, "refactor_every", low=0)
         lik, options = glm_options(likelihood, laplace, laplace_batch, ridge, binarize)
+        if latents not in LATENTS:
+            raise V.ValidationError(f"latents must be one of {LATENTS}, got {latents!r}")
         model = DiffusionModel(prior, n_actions, noise_std, refactor_every, lik, options,
-                               check_laplace_at(laplace_at))
+                               check_laplace_at(laplace_at), latents)
         super().__init__(model, ThompsonSampling(), seed)
 
     @classmethod
@@ -125,16 +176,37 @@ class DiffusionTS(ContextualBandit):
         laplace_at: LaplaceAt = DEFAULT_LAPLACE_AT,
         refactor_every: Count = 5000,
         noise_std: Positive | None = None,
+        prior: Literal["environment", "fitted"] = "environment",
+        latents: Literal["auto", "shared", "per-action"] = "auto",
+        fit_samples: Count = 0,
+        fit_layers: PositiveInt = 40,
+        fit_steps: PositiveInt = 3000,
+        fit_hidden: PositiveInt = 64,
+        fit_seed: Count = 0,
     ):
         """dTS on the environment's chain prior (``environment.diffusion_prior``), or with
         ``reduction = "hierts1"`` the papers' HierTS(-1) baseline
         (:meth:`DiffusionPrior.to_hierts1`).
         An environment with only a mixed-effect prior gets a one-layer chain with HierTS's one
-        effect."""
-        return cls(_environment_prior(environment, reduction), environment.n_actions,
+        effect.
+
+        ``prior = "fitted"`` pre-trains a DDPM (:meth:`DiffusionPrior.fit`, ``fit_layers``
+        steps, ``fit_steps`` Adam steps, hidden width ``fit_hidden``, seed ``fit_seed``) on the
+        environment's offline samples of action parameters (its first ``fit_samples``; 0: all),
+        once per process. ``latents = "auto"`` is per-action for a fitted prior (each action an
+        independent draw of it), shared otherwise."""
+        if prior == "fitted":
+            chain = fitted_prior(environment, fit_samples, fit_layers, fit_steps, fit_hidden,
+                                 fit_seed)
+        else:
+            chain = _environment_prior(environment, reduction)
+        if latents == "auto":
+            latents = "per-action" if prior == "fitted" else "shared"
+        return cls(chain, environment.n_actions,
                    noise_std=noise_of(environment, noise_std), seed=seed,
                    refactor_every=refactor_every, likelihood=likelihood, laplace=laplace,
-                   laplace_batch=laplace_batch, ridge=ridge, laplace_at=laplace_at)
+                   laplace_batch=laplace_batch, ridge=ridge, laplace_at=laplace_at,
+                   latents=latents)
 
     @property
     def prior(self) -> DiffusionPrior:
