@@ -327,25 +327,33 @@ class MixedEffectModel:
         psi = self.effects.sample(rng, n).reshape(n, L * d)
         mean0, var = self._scores_given(x, np.zeros((L, d)))
         q = self._score_directions(x)
-        if K * L * d <= _DENSE_SCORE_MAP:  # one GEMM (K, L·d) @ (L·d, n)
-            J = (self.prior.mixing.toarray()[:, :, None] * q[:, None, :]).reshape(K, L * d)
+        if K * L * d <= _DENSE_SCORE_MAP:  # one GEMM (n, L·d) @ (L·d, K)
+            # Jᵀ built with the actions last (contiguous), ~3× faster than (K, L, d)
+            Bt = np.ascontiguousarray(self.prior.mixing.T.toarray())
+            JT = (Bt[:, None, :] * np.ascontiguousarray(q.T)[None, :, :]).reshape(L * d, K)
+            means = psi @ JT + mean0
         else:  # O(nnz · d) entries
             B = sp.coo_matrix(self.prior.mixing)
             J = sp.csr_matrix(((B.data[:, None] * q[B.row]).ravel(),
                                (np.repeat(B.row, d), (B.col[:, None] * d + np.arange(d)).ravel())),
                               shape=(K, L * d))
-        means = np.asarray(J @ psi.T).T + mean0
+            means = np.asarray(J @ psi.T).T + mean0
         return draw_scores(means, np.broadcast_to(var, (K,)), rng.standard_normal((n, K)))
 
     def _score_directions(self, x: np.ndarray) -> np.ndarray:
         """q_i = P0_i S_i x_i, the direction of Γ_iΨ in action i's score, (K, d)."""
         K, d = self.n_actions, self.dim
-        q = np.broadcast_to(x, (K, d)).copy()  # P0 S x = x for unobserved actions
+        X = np.asarray(x)
+        q = np.broadcast_to(X, (K, d)).copy()  # P0 S x = x for unobserved actions
         n = self.store.n
         if n:
             acts = self.store.actions[:n]
-            v = np.matmul(self.store.S[:n], q[acts][:, :, None])[:, :, 0]
-            q[acts] = np.einsum("nij,nj->ni", self.store.P0_slots(slice(0, n)), v)
+            st = self.store
+            if X.ndim == 1:  # one GEMV over the stacked S_i
+                v = (st.S[:n].reshape(n * d, d) @ X).reshape(n, d)
+            else:
+                v = np.matmul(st.S[:n], X[acts][:, :, None])[:, :, 0]
+            q[acts] = v @ st.P0.T if st.shared else np.einsum("nij,nj->ni", st.P0s[:n], v)
         return q
 
     def mean_scores(self, x: np.ndarray) -> np.ndarray:
