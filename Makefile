@@ -11,7 +11,7 @@ $(PY):
 	$(PIP) install --upgrade pip
 
 $(VENV)/.demo-installed: pyproject.toml | $(PY)
-	$(PIP) install -e ".[experiments,structure]"
+	$(PIP) install -e ".[experiments,structure,service]"
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(PY)

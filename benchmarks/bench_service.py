@@ -1,8 +1,11 @@
 #!/usr/bin/env python
 """Load benchmark of ``mixedts serve`` on loopback: meTS with K = 1000, L = 10, d = 10.
 
-Closed-loop clients rank as fast as the service answers; half of the decisions get a reward
-after a random delay (exponential, mean ``--reward-delay`` s), as a user's click would come.
+Closed-loop clients rank as fast as the service answers (the most it can do: the latency is
+then the queue the clients keep full, clients / throughput), or, with ``--rate R``, requests
+start on a fixed schedule of R per second (open loop: the latency a front end sending R/s sees,
+counted from each request's scheduled start); half of the decisions get a reward after a random
+delay (exponential, mean ``--reward-delay`` s), as a user's click would come.
 For each store (SQLite, PostgreSQL) it reports the sustained decisions and rewards per second,
 p50/p99 latency of /rank and /reward, errors, and lost events — every acknowledged decision
 and reward is looked up in the store after a graceful stop — and, measured in the same run,
@@ -10,7 +13,7 @@ the in-process cost of the same work (one decision with its propensity, and half
 as the reference: the service's throughput over the in-process one.
 
     python benchmarks/bench_service.py [--seconds 60] [--stores sqlite,postgresql]
-        [--driver httpx|raw] [--clients 32] [--propensity-draws 100] [--out FILE]
+        [--driver httpx|raw] [--clients 32] [--rate 0] [--propensity-draws 10] [--out FILE]
 
 ``--driver raw`` is a minimal asyncio HTTP/1.1 keep-alive client (a few tens of µs per
 request) for when httpx's own cost on the same two cores would cap the numbers; both talk to
@@ -87,8 +90,9 @@ class HttpxClient:
 
 
 async def drive(url: str, seconds: float, clients: int, driver: str, delay: float,
-                contexts: np.ndarray, rewards: np.ndarray, seed: int) -> dict:
-    """Closed-loop ranking for ``seconds``; rewards for half of the decisions after random
+                contexts: np.ndarray, rewards: np.ndarray, seed: int, rate: float = 0) -> dict:
+    """Ranking for ``seconds``, closed-loop with ``clients`` clients, or open-loop at ``rate``
+    decisions/s over as many connections; rewards for half of the decisions after random
     delays (those still waiting at the end are sent then). Returns what was acknowledged."""
     import httpx
 
@@ -122,38 +126,79 @@ async def drive(url: str, seconds: float, clients: int, driver: str, delay: floa
         finally:
             pool.put_nowait(c)
 
+    async def rank(c, wrng, eid: str, t: float):
+        """One decision (latency from ``t``), then maybe its reward; the client to use next."""
+        i = int(wrng.integers(len(contexts)))
+        try:
+            status, body = await c.post("/rank", {"context": contexts[i].tolist(),
+                                                  "event_id": eid})
+        except (OSError, httpx.TransportError, asyncio.IncompleteReadError) as exc:
+            errors.append(("rank", "transport", repr(exc)))
+            if driver == "raw":
+                await c.close()
+                c = RawClient(host, port)
+            return c
+        rank_lat.append(time.perf_counter() - t)
+        if status != 200:
+            errors.append(("rank", status, body))
+            return c
+        acked[eid] = body
+        if wrng.random() < 0.5 and len(pending) < MAX_PENDING_REWARDS:
+            y = float(rewards[i, body["action"]])
+            task = asyncio.create_task(reward(eid, y, float(wrng.exponential(delay))))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        return c
+
     async def worker(w: int) -> None:
+        """Closed loop: the next request as soon as the answer comes."""
         c = RawClient(host, port) if driver == "raw" else HttpxClient(shared)
         wrng = np.random.default_rng([seed, w])
         j = 0
         while time.perf_counter() < stop_at and j < 10_000_000:
-            i = int(wrng.integers(len(contexts)))
-            eid = f"w{w}-{j}"
+            c = await rank(c, wrng, f"w{w}-{j}", time.perf_counter())
             j += 1
-            t = time.perf_counter()
-            try:
-                status, body = await c.post("/rank", {"context": contexts[i].tolist(),
-                                                      "event_id": eid})
-            except (OSError, httpx.TransportError, asyncio.IncompleteReadError) as exc:
-                errors.append(("rank", "transport", repr(exc)))
-                if driver == "raw":
-                    await c.close()
-                    c = RawClient(host, port)
-                continue
-            rank_lat.append(time.perf_counter() - t)
-            if status != 200:
-                errors.append(("rank", status, body))
-                continue
-            acked[eid] = body
-            if wrng.random() < 0.5 and len(pending) < MAX_PENDING_REWARDS:
-                y = float(rewards[i, body["action"]])
-                task = asyncio.create_task(reward(eid, y, float(wrng.exponential(delay))))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
         await c.close()
 
+    async def open_loop() -> None:
+        """Open loop: requests start on a fixed schedule of ``rate`` per second whatever the
+        answers do; each one's latency counts from its scheduled start (no coordinated
+        omission), so a server that falls behind shows it in p99."""
+        conns: asyncio.Queue = asyncio.Queue()
+        for _ in range(clients):
+            conns.put_nowait(RawClient(host, port) if driver == "raw" else HttpxClient(shared))
+        wrng = np.random.default_rng([seed, 0])
+        tasks: set[asyncio.Task] = set()
+
+        async def one(j: int, t: float) -> None:
+            c = await conns.get()
+            try:
+                c = await rank(c, wrng, f"o-{j}", t)
+            finally:
+                conns.put_nowait(c)
+
+        t0 = time.perf_counter()
+        j = 0
+        while j < int(rate * seconds):
+            due = t0 + j / rate
+            now = time.perf_counter()
+            if due > now:
+                await asyncio.sleep(due - now)
+            while j < int(rate * seconds) and t0 + j / rate <= time.perf_counter():
+                task = asyncio.create_task(one(j, t0 + j / rate))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                j += 1
+        if tasks:
+            await asyncio.wait_for(asyncio.gather(*tasks), 120)
+        while not conns.empty():
+            await (conns.get_nowait()).close()
+
     start = time.perf_counter()
-    await asyncio.gather(*(worker(w) for w in range(clients)))
+    if rate:
+        await open_loop()
+    else:
+        await asyncio.gather(*(worker(w) for w in range(clients)))
     elapsed = time.perf_counter() - start
     n_rewarded_in_time = len(rewarded)
     if pending:
@@ -204,7 +249,8 @@ def run_store(kind: str, args, source: Path, work: Path, contexts, rewards) -> d
                 c.post("/rank", json={"context": contexts[i].tolist()})
         cpu0 = _cpu(srv.proc.pid)
         out = asyncio.run(drive(srv.url, args.seconds, args.clients, args.driver,
-                                args.reward_delay, contexts, rewards, seed=1))
+                                args.reward_delay, contexts, rewards, seed=1,
+                                rate=args.rate))
         cpu = _cpu(srv.proc.pid) - cpu0
     finally:
         srv.stop()
@@ -239,8 +285,10 @@ def _cpu(pid: int) -> float:
 def report(rows: list[dict], args, ref: float, load: tuple) -> str:
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"### {when}: {args.seconds:g} s per store, {args.clients} clients, driver "
-        f"{args.driver}, {args.propensity_draws} propensity draws",
+        f"### {when}: {args.seconds:g} s per store, " + (
+            f"open loop at {args.rate:g} decisions/s over {args.clients} connections"
+            if args.rate else f"{args.clients} clients") +
+        f", driver {args.driver}, {args.propensity_draws} propensity draws",
         "",
         f"meTS, K = {K}, L = {L}, d = {D}; rank, and a reward for half of the decisions after "
         f"an exponential delay (mean {args.reward_delay:g} s). Machine: {platform.machine()}, "
@@ -270,7 +318,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--stores", default="sqlite,postgresql")
     ap.add_argument("--driver", choices=["httpx", "raw"], default="httpx")
-    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--clients", type=int, default=32,
+                    help="closed-loop clients (open loop: connections)")
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="open loop: start this many decisions per second on a fixed schedule "
+                         "(0: closed loop)")
     ap.add_argument("--propensity-draws", type=int, default=100)
     ap.add_argument("--reward-delay", type=float, default=1.0)
     ap.add_argument("--out", type=Path, default=None,

@@ -28,6 +28,8 @@ GROUPS = {
     "fig4": ["fig4-k50", "fig4-k20"],
     "dts": ["dts-fig1", "dts-fig1-shared", "dts-fig1-logistic", "dts-fig1-nonlinear",
             "lindiffts-fig2"],
+    # the experiments whose dTS prior is a DDPM fitted on offline samples (minutes each)
+    "dts-fitted": ["dts-fig1-nonlinear-fitted", "dts-swissroll", "dts-movielens"],
     "movielens": ["movielens-linear", "movielens-logistic", "movielens-linear-d2",
                   "movielens-linear-k50", "movielens-linear-k20"],
 }
@@ -49,7 +51,8 @@ DEMO_OUT = typer.Option(Path("results/demo"), "--out", help="Output folder.")
 CONFIG = typer.Argument(..., help="Experiment file (TOML).")
 NAME = typer.Argument(..., help="fig2-linear, fig2-linear-text, fig2-logistic, fig4, "
                       "movielens-linear, movielens-logistic, movielens, dts-fig1, dts, "
-                      "lindiffts-fig2, sdm-synthetic, sdm-actions, sdm-binary, sdm-movielens, …")
+                      "lindiffts-fig2, dts-swissroll, dts-fitted, sdm-synthetic, sdm-actions, "
+                      "sdm-binary, sdm-movielens, …")
 RESULTS = typer.Argument(..., help="A results folder (or its results.parquet).")
 PNG = typer.Option(None, "--out", help="PNG path (default: regret.png beside the results).")
 DATA = typer.Option(None, "--data", help="MovieLens folder (overrides environment.data; "
