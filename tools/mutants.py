@@ -197,7 +197,7 @@ MUTANTS: list[Mutant] = [
         "the log loss does not clip predictions at 0 and 1", EXPERTS,
     ),
     Mutant(
-        "experts-ties-not-split", "models/experts.py",
+        "experts-ties-not-split", "models/expert_sets.py",
         "return mask / mask.sum(axis=1, keepdims=True)", "return mask * 1.0",
         "greedy advice puts weight 1 on every tied action", EXPERTS,
     ),

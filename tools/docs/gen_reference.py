@@ -55,8 +55,8 @@ HOME = {"load": ("mixedts.persistence", "persistence"),
         "ValidationError": ("mixedts._validation", "persistence"),
         "MixedEffectPrior": ("mixedts.priors", "priors"),
         "LinearEffectPrior": ("mixedts.priors_linear", "priors"),
-        "LogisticExperts": ("mixedts.models.experts", "policies"),
-        "TableExperts": ("mixedts.models.experts", "policies")}  # fmt: skip
+        "LogisticExperts": ("mixedts.models.expert_sets", "policies"),
+        "TableExperts": ("mixedts.models.expert_sets", "policies")}  # fmt: skip
 #: optional parts, documented when their module imports (an extra that may be missing)
 OPTIONAL_PAGES = {"service": ("Decision service", "The HTTP service (`mixedts.service`).",
                               ("mixedts.service",))}
