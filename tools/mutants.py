@@ -663,6 +663,37 @@ MUTANTS: list[Mutant] = [
         'W[layer_dims[j]:, :] = 0.0',
         'sparsity pattern on rows, not columns', ("tests/test_diffusion_env.py",),
     ),
+    # ------------------------------------------------------ dTS: the DDPM-fitted prior
+    Mutant(
+        'ddpm-forward-mean', 'priors_diffusion_fit.py',
+        'xt = np.sqrt(a) * Z[idx] + np.sqrt(1.0 - a) * eps',
+        'xt = a * Z[idx] + np.sqrt(1.0 - a) * eps',
+        'training noises x_0 with ᾱ instead of √ᾱ', ("tests/test_diffusion_fit.py",),
+    ),
+    Mutant(
+        'ddpm-link-skip', 'priors_diffusion_fit.py',
+        'skip=1.0 / np.sqrt(alpha))',
+        'skip=1.0)',
+        'the link f_ℓ forgets the 1/√α_ℓ rescaling of ψ', ("tests/test_diffusion_fit.py",),
+    ),
+    Mutant(
+        'ddpm-link-gain', 'priors_diffusion_fit.py',
+        'gain = -beta / (np.sqrt(alpha) * np.sqrt(1.0 - abar)) * self.scale',
+        'gain = -beta / (np.sqrt(alpha) * np.sqrt(1.0 - beta)) * self.scale',
+        'the link\'s noise gain uses 1 − β_ℓ for 1 − ᾱ_ℓ', ("tests/test_diffusion_fit.py",),
+    ),
+    Mutant(
+        'ddpm-chain-covs', 'priors_diffusion_fit.py',
+        'covs = [b * s2 for b in self.beta] + [s2]',
+        'covs = [s2 for b in self.beta] + [s2]',
+        'the chain\'s Σ_ℓ ignore the noise schedule', ("tests/test_diffusion_fit.py",),
+    ),
+    Mutant(
+        'ddpm-cosine-ratio', 'priors_diffusion_fit.py',
+        'return np.minimum(1.0 - abar[1:] / abar[:-1], 0.999)',
+        'return np.minimum(1.0 - abar[1:], 0.999)',
+        'the cosine schedule\'s β_ℓ from ᾱ_ℓ, not ᾱ_ℓ/ᾱ_{ℓ−1}', ("tests/test_diffusion_fit.py",),
+    ),
     # ------------------------------------------------------ decision service (issue #13)
     Mutant(
         'service-ttl', 'service/state.py',
