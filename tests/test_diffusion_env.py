@@ -150,3 +150,20 @@ def test_dts_on_a_mixed_effect_environment_is_hierts():
     hier.update_batch(X, A, Y)
     assert rel_err(dts.posterior_mean(), hier.posterior_mean()) < 1e-9
     assert rel_err(dts.posterior_cov(), hier.posterior_cov()) < 1e-9
+
+
+def test_the_swiss_roll_is_the_spiral_with_a_uniform_angle():
+    """Noise-free points are (t cos t, t sin t)/10 with t = 10‖θ‖, and t ~ U[1.5π, 4.5π]
+    (KS test); the environment's actions are such draws. Control: a swapped spiral fails."""
+    from mixedts.environments.diffusion import swiss_roll
+
+    theta = swiss_roll(4000, np.random.default_rng(0), noise=0.0)
+    t = 10.0 * np.linalg.norm(theta, axis=1)
+    assert np.max(np.abs(theta - np.c_[t * np.cos(t), t * np.sin(t)] / 10.0)) < 1e-12
+    assert np.max(np.abs(theta[:, ::-1] - np.c_[t * np.cos(t), t * np.sin(t)] / 10.0)) > 0.1
+    assert stats.kstest(t, stats.uniform(1.5 * np.pi, 3 * np.pi).cdf).pvalue > 0.01
+    assert stats.kstest(t, stats.uniform(1.5 * np.pi, 2 * np.pi).cdf).pvalue < 0.01
+    env = DiffusionEnvironment(n_actions=50, dim=2, actions="swissroll", roll_noise=1e-12,
+                               seed=3)
+    r = 10.0 * np.linalg.norm(env.theta, axis=1)
+    assert np.max(np.abs(env.theta - np.c_[r * np.cos(r), r * np.sin(r)] / 10.0)) < 1e-9

@@ -694,6 +694,19 @@ MUTANTS: list[Mutant] = [
         'return np.minimum(1.0 - abar[1:], 0.999)',
         'the cosine schedule\'s β_ℓ from ᾱ_ℓ, not ᾱ_ℓ/ᾱ_{ℓ−1}', ("tests/test_diffusion_fit.py",),
     ),
+    Mutant(
+        'swissroll-angle-range', 'environments/diffusion.py',
+        't = 1.5 * np.pi * (1.0 + 2.0 * rng.uniform(size=n))',
+        't = 1.5 * np.pi * (1.0 + rng.uniform(size=n))',
+        'the Swiss roll\'s angle on [1.5π, 3π] instead of [1.5π, 4.5π]',
+        ("tests/test_diffusion_env.py",),
+    ),
+    Mutant(
+        'swissroll-spiral-swapped', 'environments/diffusion.py',
+        'np.c_[t * np.cos(t), t * np.sin(t)] / 10.0',
+        'np.c_[t * np.sin(t), t * np.cos(t)] / 10.0',
+        'the Swiss roll mirrored (sin and cos swapped)', ("tests/test_diffusion_env.py",),
+    ),
     # ------------------------------------------------------ decision service (issue #13)
     Mutant(
         'service-ttl', 'service/state.py',
