@@ -7,11 +7,10 @@ from mixedts import LinTS, ValidationError
 from mixedts.offline import LoggedFeedback, evaluate, fit_on_logs
 from mixedts.offline.estimators import MarginalizedIPW
 from mixedts.offline.learning import GreedyPolicy, greedy_policy_from_posterior, relative_reward
+from mixedts.offline.sdm_ope import epsilon_greedy_estimates, mips_epsilon_greedy
 from mixedts.offline.sdm_synthetic import (
     OPE_METHODS,
     OPL_METHODS,
-    _mips_ope,
-    _ope,
     action_clusters,
     run_sdm_synthetic,
     summarize,
@@ -73,7 +72,7 @@ def test_ope_estimators_match_the_library():
     q = rng.normal(size=(n, K))
     pi = np.full((n, K), 0.5 / K)
     pi[np.arange(n), a_star] += 0.5
-    ours = _ope(X, A, R, a_star, K, 0.5, {"sdm": q})
+    ours = epsilon_greedy_estimates(A, R, a_star, K, 0.5, {"sdm": q})
     logs = LoggedFeedback(X, A, R, propensities=np.full(n, 1.0 / K))
     table = evaluate(logs, pi, {"ips": "ips", "snips": "snips", "dm": "dm", "dr": "dr"},
                      reward_model=q)
@@ -92,10 +91,10 @@ def test_mips_ope_matches_the_estimator():
     pi[np.arange(n), a_star] += 0.5
     ref = MarginalizedIPW().estimate_policy_value(
         R, A, pi, action_features=groups[:, None], logging_probabilities=np.full((n, K), 1 / K))
-    assert _mips_ope(A, R, a_star, groups, K, 0.5) == pytest.approx(ref.value, rel=1e-12)
+    assert mips_epsilon_greedy(A, R, a_star, groups, K, 0.5) == pytest.approx(ref.value, rel=1e-12)
     # singleton clusters: MIPS is IPS
-    ips = _ope(np.zeros((n, 1)), A, R, a_star, K, 0.5, {})["ips"]
-    assert _mips_ope(A, R, a_star, np.arange(K), K, 0.5) == pytest.approx(ips, rel=1e-12)
+    ips = epsilon_greedy_estimates(A, R, a_star, K, 0.5, {})["ips"]
+    assert mips_epsilon_greedy(A, R, a_star, np.arange(K), K, 0.5) == pytest.approx(ips, rel=1e-12)
 
 
 def test_action_clusters():

@@ -21,7 +21,7 @@ from mixedts.offline.sdm_movielens import (
     movielens_factors,
     run_sdm_movielens,
 )
-from mixedts.offline.sdm_synthetic import _mips_ope, _ope
+from mixedts.offline.sdm_ope import epsilon_greedy_estimates, mips_epsilon_greedy
 from mixedts.structure import factorize_ratings
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
@@ -155,10 +155,10 @@ def test_the_ope_rows_match_the_librarys_estimators():
                           action_features=clusters[:, None].astype(float))  # fmt: skip
     ref = estimate_all(logs, pi, {"ips": "ips", "snips": "snips", "dr": "dr",
                                   "mips": MarginalizedIPW()}, reward_model=q)  # fmt: skip
-    got = _ope(X, A, R, a_star, K, eps, {"sdm": q})
+    got = epsilon_greedy_estimates(A, R, a_star, K, eps, {"sdm": q})
     for label in ("ips", "snips", "dr"):
         assert got[label] == pytest.approx(ref[label].value, rel=1e-12)
-    assert _mips_ope(A, R, a_star, clusters, K, eps) == pytest.approx(ref["mips"].value,
+    assert mips_epsilon_greedy(A, R, a_star, clusters, K, eps) == pytest.approx(ref["mips"].value,
                                                                       rel=1e-12)
     # a planted bug: π₀(c) taken as 1/K, as for a single action (IPS on the cluster match)
     wrong = np.mean((eps + (1 - eps) * (clusters[A] == clusters[a_star]) * K) * R)

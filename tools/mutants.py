@@ -854,7 +854,7 @@ MUTANTS: list[Mutant] = [
         ("tests/test_softmax_learning.py",),
     ),
     Mutant(
-        'sdm-mips-ope-size', 'offline/sdm_synthetic.py',
+        'sdm-mips-ope-size', 'offline/sdm_ope.py',
         '    w = (epsilon * size / K + (1.0 - epsilon) * hit) / (size / K)',
         '    w = (epsilon * size / K + (1.0 - epsilon) * hit) * K',
         'MIPS weight ignores the cluster size', ("tests/test_offline_learning.py",),

@@ -54,7 +54,8 @@ import numpy as np
 
 from .._validation import ValidationError
 from .learning import greedy_relative_rewards
-from .sdm_synthetic import _mips_ope, _ope, summarize
+from .sdm_ope import epsilon_greedy_estimates, mips_epsilon_greedy
+from .sdm_synthetic import summarize
 
 __all__ = ["OPE_METHODS", "OPL_METHODS", "PAPER_ML1M", "movielens_factors", "run_sdm_movielens",
            "summarize"]  # fmt: skip
@@ -299,8 +300,8 @@ def run_sdm_movielens(ratings: Any, n_instances: int = 50,
                         for label in OPL_METHODS)  # fmt: skip
             X, A, R = inst["X"][:n], inst["A"][:n], inst["R"][:n]
             q_hat = {label: X @ M.T for label, M in means.items()}
-            est = _ope(X, A, R, a_star[:n], K, epsilon, q_hat)
-            est["mips"] = _mips_ope(A, R, a_star[:n], inst["clusters"], K, epsilon)
+            est = epsilon_greedy_estimates(A, R, a_star[:n], K, epsilon, q_hat)
+            est["mips"] = mips_epsilon_greedy(A, R, a_star[:n], inst["clusters"], K, epsilon)
             if learners:
                 got = _learned(inst, n, learners, q_hat["dm-freq"], learner_l2, learner_maxiter,
                                fitted)  # fmt: skip

@@ -69,6 +69,7 @@ import numpy as np
 
 from .._validation import ValidationError
 from .learning import greedy_policy_from_posterior, greedy_relative_rewards, relative_reward
+from .sdm_ope import epsilon_greedy_estimates, mips_epsilon_greedy
 from .softmax_learning import LEARNERS, expected_relative_reward, fit_softmax_policy
 
 __all__ = ["GREEDY_METHODS", "OPE_METHODS", "OPL_METHODS", "PAPER_FIG2", "PAPER_FIG3",
@@ -122,32 +123,6 @@ def _fit(inst: dict, n: int, K: int, d: int, noise_std: float, regularization: f
     for policy in models.values():
         policy.update_batch(X, A, R)
     return models
-
-
-def _ope(X: np.ndarray, A: np.ndarray, R: np.ndarray, a_star: np.ndarray, K: int,
-         epsilon: float, q_hat: dict[str, np.ndarray]) -> dict[str, float]:  # fmt: skip
-    """Estimates of the ε-greedy target's value on n logged rounds (uniform logging)."""
-    n = len(A)
-    w = K * (epsilon / K + (1.0 - epsilon) * (A == a_star))  # π(a_i|x_i) / (1/K)
-    out = {"ips": float(np.mean(w * R)), "snips": float(np.sum(w * R) / np.sum(w))}
-    rows = np.arange(n)
-    for label, q in q_hat.items():
-        dm = epsilon * q.mean(axis=1) + (1.0 - epsilon) * q[rows, a_star]
-        out[label] = float(dm.mean())
-        if label == "sdm":
-            out["dr"] = float(np.mean(dm + w * (R - q[rows, A])))
-        if label == "dm-freq":
-            out["dr-freq"] = float(np.mean(dm + w * (R - q[rows, A])))
-    return out
-
-
-def _mips_ope(A: np.ndarray, R: np.ndarray, a_star: np.ndarray, clusters: np.ndarray,
-              K: int, epsilon: float) -> float:  # fmt: skip
-    """MIPS (Eq. 67) for the ε-greedy target under uniform logging: π₀(c | x) = |c| / K."""
-    size = np.bincount(clusters, minlength=clusters.max() + 1)[clusters[A]]
-    hit = clusters[A] == clusters[a_star]
-    w = (epsilon * size / K + (1.0 - epsilon) * hit) / (size / K)
-    return float(np.mean(w * R))
 
 
 def _kmeans(F: np.ndarray, L: int, rng: np.random.Generator, iters: int) -> tuple:
@@ -344,8 +319,8 @@ def _instance_rows(i: int, child: np.random.SeedSequence, cfg: dict) -> list[tup
                                          maxiter=cfg["maxiter"], dtype="float32", **extra)
             rr = expected_relative_reward(theta, X_test, learned)
             rows.append((i, n, label, "opl_relative_reward", rr, np.nan))
-        est = _ope(X, A, R, a_star_logs[:n], K, epsilon, q_hat)
-        est["mips"] = _mips_ope(A, R, a_star_logs[:n], groups, K, epsilon)
+        est = epsilon_greedy_estimates(A, R, a_star_logs[:n], K, epsilon, q_hat)
+        est["mips"] = mips_epsilon_greedy(A, R, a_star_logs[:n], groups, K, epsilon)
         for label in OPE_METHODS:
             rows.append((i, n, label, "ope_squared_error", (est[label] - truth) ** 2, truth))
     return rows
