@@ -4,7 +4,6 @@ without them), and malformed copies written into tmp_path."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,12 +14,7 @@ from mixedts._validation import ValidationError  # noqa: E402
 from mixedts.datasets import DatasetError, DatasetNotFoundError  # noqa: E402
 from mixedts.datasets.obd import load_obd  # noqa: E402
 from mixedts.offline import estimate_all  # noqa: E402
-
-OBD = Path(__file__).resolve().parents[2] / "shared" / "data" / "obd"
-needs_data = pytest.mark.skipif(
-    not (OBD / "random_men" / "men.csv").is_file(),
-    reason=f"the Open Bandit Dataset samples are not at {OBD} (a copy of shared/ beside the repo)",
-)
+from shared_data import OBD, needs_obd  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +22,7 @@ def random_men():
     return load_obd(OBD, "men", "random")
 
 
-@needs_data
+@needs_obd
 def test_random_men(random_men):
     logs = random_men
     raw = pd.read_csv(OBD / "random_men" / "men.csv", index_col=0)
@@ -49,7 +43,7 @@ def test_random_men(random_men):
     assert logs.action_features[:, 0].max() == items["item_feature_1"].nunique() - 1
 
 
-@needs_data
+@needs_obd
 def test_bts_men_and_affinity_contexts():
     logs = load_obd(OBD, "men", "bts", context_set="affinity")
     assert len(logs) == 10_000 and logs.logging_probabilities is None
@@ -59,7 +53,7 @@ def test_bts_men_and_affinity_contexts():
     assert np.array_equal(logs.contexts[:, -34:], affinity)
 
 
-@needs_data
+@needs_obd
 def test_uniform_target_on_random_logs_is_the_click_rate(random_men):
     logs = random_men
     uniform = np.full((len(logs), 34), 1 / 34)
@@ -70,7 +64,7 @@ def test_uniform_target_on_random_logs_is_the_click_rate(random_men):
     assert (len(train), len(test)) == (7000, 3000)
 
 
-@needs_data
+@needs_obd
 def test_obp_folder_layout_and_errors(tmp_path):
     nested = tmp_path / "random" / "men"
     nested.mkdir(parents=True)

@@ -5,8 +5,6 @@ obp samples in ../shared/data/obd (skipped without them)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -27,12 +25,7 @@ from mixedts.offline.obd_protocol import (  # noqa: E402
     read_bts_prior,
 )
 from mixedts.offline.slope import SwitchDoublyRobustSLOPE  # noqa: E402
-
-OBD = Path(__file__).resolve().parents[2] / "shared" / "data" / "obd"
-needs_data = pytest.mark.skipif(
-    not (OBD / "random_men" / "men.csv").is_file(),
-    reason=f"the Open Bandit Dataset samples are not at {OBD} (a copy of shared/ beside the repo)",
-)
+from shared_data import OBD, needs_obd  # noqa: E402
 
 
 # ------------------------------------------------------------------ BTS action distribution
@@ -122,7 +115,7 @@ def test_prior_reader(tmp_path):
         read_bts_prior(tmp_path, "men")
 
 
-@needs_data
+@needs_obd
 def test_prior_reader_agrees_with_pyyaml():
     yaml = pytest.importorskip("yaml")
     with open(OBD / "prior_bts.yaml", "rb") as f:
@@ -243,7 +236,7 @@ def test_protocol_refuses_bad_input(synthetic):
 
 
 # ------------------------------------------------------------------------------ real data
-@needs_data
+@needs_obd
 def test_obd_men_smoke():
     from mixedts.datasets.obd import load_obd
 

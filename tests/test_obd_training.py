@@ -6,8 +6,6 @@ reward negative control; a run on the obp samples in ../shared/data/obd (skipped
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -24,12 +22,8 @@ from mixedts.offline.obd_training import (  # noqa: E402
     train_obd_policies,
     with_intercept,
 )
+from shared_data import OBD, needs_obd  # noqa: E402
 
-OBD = Path(__file__).resolve().parents[2] / "shared" / "data" / "obd"
-needs_data = pytest.mark.skipif(
-    not (OBD / "random_men" / "men.csv").is_file(),
-    reason=f"the Open Bandit Dataset samples are not at {OBD} (a copy of shared/ beside the repo)",
-)
 K = 6
 PLANTED = np.array([0.2, 0.02, 0.5, 0.02, 0.3, 0.02])  # best three: items 2, 4, 0
 TARGETS = [(p, m) for p in DEFAULT_TRAINING_POLICIES for m in ("ts", "greedy")]
@@ -261,7 +255,7 @@ def test_logs_without_propensities_are_refused():
 
 
 # ------------------------------------------------------------------------- real data
-@needs_data
+@needs_obd
 def test_obd_men_sample():
     pytest.importorskip("sklearn")
     from mixedts.datasets.obd import load_obd
