@@ -267,3 +267,33 @@ def test_mixedts_export_writes_the_logs_and_the_snapshot(tmp_path):
         store.close()
     bad = runner.invoke(app, ["export", "--store", "mysql://nowhere/x"])
     assert bad.exit_code == 2 and "--store" in bad.output
+
+
+def test_an_overloaded_service_sheds_load_with_503_and_stores_nothing_of_it(tmp_path):
+    """A burst of 60 concurrent decisions against ``max_queue = 1`` (one batch deciding, one
+    request waiting): the rest get 503 with Retry-After at once; every 200 is stored and no
+    503 is. Control: the same burst with the default queue is answered 200 throughout."""
+    import asyncio
+
+    async def burst(url: str) -> list:
+        async with httpx.AsyncClient(base_url=url, timeout=30,
+                                     limits=httpx.Limits(max_connections=60)) as c:
+            return await asyncio.gather(*(
+                c.post("/rank", json={"context": [0.5] * 2, "event_id": f"b{i}"})
+                for i in range(60)))
+
+    policy = small_policy(K=2000, d=2)
+    for max_queue, expect_shed in ((1, True), (4096, False)):
+        (tmp_path / str(max_queue)).mkdir()
+        url = store_for("sqlite", tmp_path / str(max_queue))
+        with ThreadServer(policy, url, max_queue=max_queue, propensity_draws=200) as srv:
+            answers = asyncio.run(burst(srv.url))
+            stored = {e["event_id"] for e in
+                      httpx.get(f"{srv.url}/events", params={"limit": 1000}).json()["events"]}
+        codes = [r.status_code for r in answers]
+        assert set(codes) <= {200, 503}
+        shed = [r for r in answers if r.status_code == 503]
+        assert bool(shed) == expect_shed, codes
+        for r in shed:
+            assert r.headers["retry-after"] == "1" and "overloaded" in r.json()["detail"]
+        assert stored == {f"b{i}" for i, r in enumerate(answers) if r.status_code == 200}

@@ -39,6 +39,8 @@ PUBLISH = typer.Option(2.0, "--publish-seconds", help="Also snapshot this often 
 RELOAD = typer.Option(2.0, "--reload-seconds", help="Ranker: how often to load a newer "
                       "snapshot.")
 BODY_LIMIT = typer.Option(1 << 20, "--body-limit", help="Largest request body, bytes (413).")
+MAX_QUEUE = typer.Option(4096, "--max-queue", help="Requests waiting to be decided beyond which "
+                         "a new one gets 503 with Retry-After at once (load shedding).")
 SEED = typer.Option(None, "--seed", help="Seed of the decisions' generator.")
 LOG_LEVEL = typer.Option("warning", "--log-level", help="uvicorn's log level.")
 
@@ -99,7 +101,8 @@ def serve(source: Path = SOURCE, host: str = HOST, port: int = PORT, store: str 
           token: str = TOKEN, role: str = ROLE, policy: str = POLICY, ttl: float = TTL,
           snapshot_every: int = SNAPSHOT_EVERY, publish_seconds: float = PUBLISH,
           reload_seconds: float = RELOAD, propensity_draws: int = DRAWS,
-          body_limit: int = BODY_LIMIT, seed: int = SEED, log_level: str = LOG_LEVEL) -> None:
+          body_limit: int = BODY_LIMIT, max_queue: int = MAX_QUEUE, seed: int = SEED,
+          log_level: str = LOG_LEVEL) -> None:
     """Serve a policy over HTTP: POST /rank, POST /reward, /actions, /health, /metrics, /policy,
     /events, a status page at / and the OpenAPI schema at /docs (docs/service.md)."""
     service = _service()
@@ -123,7 +126,7 @@ def serve(source: Path = SOURCE, host: str = HOST, port: int = PORT, store: str 
             store=store, host=host, port=port, token=token, role=role, ttl=ttl,
             snapshot_every=snapshot_every, publish_seconds=publish_seconds,
             reload_seconds=reload_seconds, propensity_draws=propensity_draws,
-            body_limit=body_limit, seed=seed)
+            body_limit=body_limit, max_queue=max_queue, seed=seed)
         if loaded is not None:
             from .service.decide import check_servable
             from .service.snapshots import core_of

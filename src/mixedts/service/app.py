@@ -142,7 +142,7 @@ def _api(policy, settings: ServiceSettings, metrics: ServiceMetrics) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         state = await _start(policy, settings, metrics)
-        engine = app.state.engine = Engine(state, settings.max_batch)
+        engine = app.state.engine = Engine(state, settings.max_batch, settings.max_queue)
         engine.loop = asyncio.get_running_loop()
         tasks = []
         if settings.role == "ranker":
@@ -167,7 +167,7 @@ def _api(policy, settings: ServiceSettings, metrics: ServiceMetrics) -> FastAPI:
 
     @app.exception_handler(ServiceError)
     async def service_error(_request, exc: ServiceError):
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request, exc: RequestValidationError):

@@ -13,6 +13,9 @@ Three stages, each in its own thread, so that the event loop only parses and ans
 
 If a commit fails, its batches and every batch prepared before the failure was known are
 answered 503 (their answers may rest on the failed ones) and nothing of them is learned.
+When ``max_queue`` requests already wait to be decided, a new one is answered 503 at once with
+``Retry-After: 1`` and nothing of it is stored (load shedding: under overload the latency of
+what is accepted stays bounded instead of the queue growing without end).
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ log = logging.getLogger("mixedts.service")
 class Engine:
     """Runs :class:`~mixedts.service.state.State` batches for the event loop."""
 
-    def __init__(self, state, max_batch: int = 32) -> None:
+    def __init__(self, state, max_batch: int = 32, max_queue: int = 4096) -> None:
         self.state = state
         self.store = state.store
         self.max_batch = max_batch
+        self.max_queue = max_queue
         self.queue: list = []  # (job, future) not prepared yet
         self.prepared: list = []  # (batch, plan, generation) waiting for a commit
         self.preparing = self.committing = False
@@ -61,6 +65,10 @@ class Engine:
         """Run ``job`` in the next batch; its outcome, or raise its ServiceError."""
         if self.closed:
             raise ServiceError(503, "the service is shutting down")
+        if len(self.queue) >= self.max_queue:  # load shedding: answer now, store nothing
+            raise ServiceError(503, f"overloaded: {len(self.queue)} requests are waiting to be "
+                               "decided; nothing was stored, retry later",
+                               headers={"Retry-After": "1"})
         loop = self.loop = self.loop or asyncio.get_running_loop()
         fut = loop.create_future()
         self.queue.append((job, fut))

@@ -30,10 +30,11 @@ def _json_content(scope) -> bool:
     return False
 
 
-async def _reply(send, status: int, payload) -> None:
+async def _reply(send, status: int, payload, headers: dict[str, str] | None = None) -> None:
     data = json.dumps(payload, allow_nan=False).encode()
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status,
-                "headers": [*JSON, (b"content-length", str(len(data)).encode())]})
+                "headers": [*JSON, (b"content-length", str(len(data)).encode()), *extra]})
     await send({"type": "http.response.body", "body": data})
 
 
@@ -86,5 +87,5 @@ class FastLane:
         except PydanticError as exc:
             return await _reply(send, 422, {"detail": _errors(exc)})
         except ServiceError as exc:
-            return await _reply(send, exc.status, exc.body())
+            return await _reply(send, exc.status, exc.body(), exc.headers)
         await _reply(send, 200, out)

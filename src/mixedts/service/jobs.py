@@ -10,11 +10,13 @@ import numpy as np
 class ServiceError(Exception):
     """An answer other than 200: an HTTP status and a message that names the field."""
 
-    def __init__(self, status: int, detail: str, field: str | None = None) -> None:
+    def __init__(self, status: int, detail: str, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.field = field
+        self.headers = headers or {}
 
     def body(self) -> dict:
         if self.status == 422 and self.field is not None:  # FastAPI's shape for bad fields

@@ -69,6 +69,9 @@ class ServiceSettings:
     max_batch : int
         Most requests decided together; one commit takes every batch decided while the
         previous commit ran (group commit).
+    max_queue : int
+        Most requests waiting to be decided; beyond, 503 with ``Retry-After: 1`` at once,
+        nothing stored (load shedding).
 
     Examples
     --------
@@ -93,6 +96,7 @@ class ServiceSettings:
     body_limit: int = 1 << 20
     seed: int | None = None
     max_batch: int = 32
+    max_queue: int = 4096
 
     def __post_init__(self) -> None:
         if not isinstance(self.store, str) or "://" not in self.store:
@@ -116,6 +120,7 @@ class ServiceSettings:
         _int(self.propensity_draws, "propensity_draws", 1)
         _int(self.body_limit, "body_limit", 64)
         _int(self.max_batch, "max_batch", 1)
+        _int(self.max_queue, "max_queue", 1)
         for name in ("ttl", "reload_seconds"):
             _number(getattr(self, name), name, positive=True)
         _number(self.publish_seconds, "publish_seconds", positive=False)
