@@ -75,6 +75,7 @@ T_SAMPLING = "tests/test_sampling.py"
 T_UPDATE = "tests/test_update_batch.py"
 T_CATALOGUE = "tests/test_catalogue.py"
 T_SIMULATE = "tests/test_simulate.py"
+T_BDTS = ("tests/test_batched_diffusion.py",)
 LAPLACE = (T_REF, T_GLM)
 EXPERTS = (T_REF, T_EXP)
 ESTIMATORS = (T_REF, "tests/test_offline_estimators.py")
@@ -564,14 +565,14 @@ MUTANTS: list[Mutant] = [
     # ------------------------------------------------------------------ dTS (issue #14)
     Mutant(
         'dts-message-map-dropped', 'models/diffusion_chain.py',
-        'G = _sym(KP if V is None else V.T @ KP @ V)',
+        'G = _sym(KP if V is None else _t(V) @ KP @ V)',
         'G = _sym(KP)',
         "upward message ignores the link's map", ("tests/test_diffusion.py",),
     ),
     Mutant(
         'dts-nonlinear-message', 'models/diffusion_chain.py',
-        'G = _sym(KP if V is None else V.T @ KP @ V)',
-        'G = _sym(P if V is None else V.T @ KP @ V)',
+        'G = _sym(KP if V is None else _t(V) @ KP @ V)',
+        'G = _sym(P if V is None else _t(V) @ KP @ V)',
         'message precision without the gain', ("tests/test_diffusion.py",),
     ),
     Mutant(
@@ -663,6 +664,44 @@ MUTANTS: list[Mutant] = [
         'W[:, layer_dims[j]:] = 0.0',
         'W[layer_dims[j]:, :] = 0.0',
         'sparsity pattern on rows, not columns', ("tests/test_diffusion_env.py",),
+    ),
+    # ------------------------------------------------------ dTS: runs stepped together
+    Mutant(
+        'batched-dts-eta-sign', 'models/batched_diffusion.py',
+        '        self.eta_act += obs.eta.T',
+        '        self.eta_act -= obs.eta.T',
+        'batched dTS sum η_act of the wrong sign', T_BDTS,
+    ),
+    Mutant(
+        'batched-dts-u-without-P1', 'models/batched_diffusion.py',
+        '        Pu = matvec(self._precs[0], u)',
+        '        Pu = u',
+        'batched dTS scores without P_1 on u', T_BDTS,
+    ),
+    Mutant(
+        'batched-dts-draw-order', 'models/batched_diffusion.py',
+        '            gen.standard_normal(out=z_r)\n            gen.standard_normal(out=eps_r)',
+        '            gen.standard_normal(out=eps_r)\n            gen.standard_normal(out=z_r)',
+        'batched dTS draws the action normals before the latents', T_BDTS,
+    ),
+    Mutant(
+        'batched-dts-glm-center', 'models/batched_diffusion.py',
+        '            b_new = matvec(G_new, mode) + matvec(P0, mode - center)',
+        '            b_new = matvec(G_new, mode) + matvec(P0, mode)',
+        'batched GLM-dTS pseudo-observation ignores the centre E[u | H]', T_BDTS,
+    ),
+    Mutant(
+        'batched-dts-joint-cov-order', 'models/batched_diffusion.py',
+        '                block = chain.K[j] @ self._links[j + 1] @ block',
+        '                block = self._links[j + 1] @ chain.K[j] @ block',
+        'batched dTS joint latent covariance multiplies the gain and link in the wrong order',
+        T_BDTS,
+    ),
+    Mutant(
+        'batched-dts-cadence', 'models/batched_diffusion.py',
+        '        self._since += 1\n',
+        '        self._since += 2\n',
+        'batched dTS counts each update twice towards its refactor', T_BDTS,
     ),
     # ------------------------------------------------------ dTS: the DDPM-fitted prior
     Mutant(

@@ -5,8 +5,10 @@ to the experiment loop (:func:`~mixedts.evaluation.simulate.run_batch_rounds`). 
 the R one-run policies themselves: their models become one batched model, the first of
 :data:`BATCHED_MODELS` that can hold them
 (:class:`~mixedts.models.batched.BatchedLinearGaussianModel` for Gaussian rewards,
-:class:`~mixedts.models.batched_glm.BatchedGLMModel` for GLM rewards; each reads every model's
-prior, options, cadence and data), and their rules and generators are kept. A round then
+:class:`~mixedts.models.batched_glm.BatchedGLMModel` for GLM rewards,
+:class:`~mixedts.models.batched_diffusion.BatchedDiffusionModel` for exact linear dTS; each
+reads every model's prior, options, cadence and data), and their rules and generators are
+kept. A round then
 does what each policy's ``select`` does, for all runs at once: ask the model for the summary
 the rule declares (:func:`~mixedts.models.base.summarise`), score it with the rule's own
 ``scores`` and take the best action with the rules' tie-breaking
@@ -24,6 +26,7 @@ import numpy as np
 
 from ..models.base import summarise
 from ..models.batched import BatchedLinearGaussianModel
+from ..models.batched_diffusion import BatchedDiffusionModel
 from ..models.batched_glm import BatchedGLMModel
 from ..policies.base import ContextualBandit
 from ..rules import UCB, DecisionRule, Greedy, ProbabilityUCB, ThompsonSampling, argmax_active
@@ -39,7 +42,7 @@ _STACKABLE = (ThompsonSampling, Greedy, UCB, ProbabilityUCB)
 #: cannot hold them. A new kind of model that can step runs together appends its class here
 #: (it must offer ``n_runs``, ``draws``, the summaries of its draws for (R, …) contexts with
 #: ``rngs``, ``contexts(X)`` and ``update(X, A, Y, rngs)``).
-BATCHED_MODELS: list[Any] = [BatchedLinearGaussianModel, BatchedGLMModel]
+BATCHED_MODELS: list[Any] = [BatchedLinearGaussianModel, BatchedGLMModel, BatchedDiffusionModel]
 
 
 def stacked_rule(rules: list[DecisionRule]) -> DecisionRule | None:
@@ -73,7 +76,7 @@ class LockstepPolicies:
 
     Parameters
     ----------
-    model : BatchedLinearGaussianModel or BatchedGLMModel
+    model : BatchedLinearGaussianModel, BatchedGLMModel or BatchedDiffusionModel
         The R posteriors (any of :data:`BATCHED_MODELS`).
     rule : DecisionRule
         The runs' rule (see :func:`stacked_rule`).

@@ -53,6 +53,11 @@ def _sym(a: np.ndarray) -> np.ndarray:
     return 0.5 * (a + np.swapaxes(a, -1, -2))
 
 
+def _t(a: np.ndarray) -> np.ndarray:
+    """Aᵀ of a matrix or of every matrix of a stack (for a matrix, the view ``a.T``)."""
+    return np.swapaxes(a, -1, -2)
+
+
 def upward(precs: np.ndarray, maps, G_act: np.ndarray, eta_act: np.ndarray,
            top_mean: np.ndarray) -> Chain:
     """The chain's conditional posteriors from the actions' sums (the recursion above).
@@ -60,14 +65,15 @@ def upward(precs: np.ndarray, maps, G_act: np.ndarray, eta_act: np.ndarray,
     Parameters
     ----------
     precs : (L + 1, d, d)
-        P_1 … P_{L+1}.
+        P_1 … P_{L+1}; (L + 1, …, d, d) gives each entry of the batch its own prior.
     maps : sequence of L (d, d) arrays, or None
-        V_1 … V_L (the links W_ℓ; None: identities, the non-linear approximation).
+        V_1 … V_L (the links W_ℓ; None: identities, the non-linear approximation); (…, d, d)
+        arrays give each entry its own (the many-runs engine, one prior per run).
     G_act, eta_act : (…, d, d), (…, d)
         Σ_i M_i and Σ_i η_i over the observed actions; with leading dimensions, one chain per
         entry (per-action latents: each action's own M_i and η_i), and the chain's arrays are
         then (L, …, d, d) and (L, …, d).
-    top_mean : (d,)
+    top_mean : (d,) or (…, d)
         m, the prior mean of ψ_L (zero in the non-linear model, where f_{L+1} ≡ 0).
 
     Examples
@@ -87,8 +93,8 @@ def upward(precs: np.ndarray, maps, G_act: np.ndarray, eta_act: np.ndarray,
     Sbar, C, K = (np.empty((L, *batch, d, d)) for _ in range(3))
     c = np.empty((L, *batch, d))
     V = maps[0] if maps is not None else None
-    G = G_act if V is None else V.T @ G_act @ V
-    B = eta_act if V is None else matvec(V.T, eta_act)
+    G = G_act if V is None else _t(V) @ G_act @ V
+    B = eta_act if V is None else matvec(_t(V), eta_act)
     for j in range(L):  # layers (L of them), never actions
         P = precs[j + 1]
         C[j] = sqrt_from_precision(_sym(P + G))
@@ -98,10 +104,10 @@ def upward(precs: np.ndarray, maps, G_act: np.ndarray, eta_act: np.ndarray,
         if j + 1 < L:
             V = maps[j + 1] if maps is not None else None
             KP = P - P @ K[j]  # P − P Σ̄ P
-            G = _sym(KP if V is None else V.T @ KP @ V)
+            G = _sym(KP if V is None else _t(V) @ KP @ V)
             B = matvec(np.swapaxes(K[j], -1, -2), B)
-            B = B if V is None else matvec(V.T, B)
-    c[L - 1] += K[L - 1] @ top_mean
+            B = B if V is None else matvec(_t(V), B)
+    c[L - 1] += K[L - 1] @ top_mean if top_mean.ndim == 1 else matvec(K[L - 1], top_mean)
     return Chain(Sbar, C, K, c)
 
 
@@ -140,8 +146,8 @@ class Marginals(NamedTuple):
 def latent_marginals(chain: Chain, links) -> Marginals:
     """Lemma 2 pushed down the chain: E[ψ_L] = c_L, Cov[ψ_L] = Σ̄_L, then with
     A_ℓ = K_ℓ W_{ℓ+1}: E[ψ_ℓ] = A_ℓ E[ψ_{ℓ+1}] + c_ℓ and Cov[ψ_ℓ] = Σ̄_ℓ + A_ℓ Cov[ψ_{ℓ+1}] A_ℓᵀ.
-    ``links`` are the matrices W_1 … W_L. A batched chain gives (…, L, d) means and
-    (…, L, d, d) covariances, u's (…, d) and (…, d, d)."""
+    ``links`` are the matrices W_1 … W_L, (d, d), or (…, d, d) one per entry. A batched chain
+    gives (…, L, d) means and (…, L, d, d) covariances, u's (…, d) and (…, d, d)."""
     L = chain.c.shape[0]
     mean, cov = np.empty_like(chain.c), np.empty_like(chain.Sbar)
     mean[L - 1], cov[L - 1] = chain.c[L - 1], chain.Sbar[L - 1]
@@ -150,7 +156,7 @@ def latent_marginals(chain: Chain, links) -> Marginals:
         mean[j] = matvec(A, mean[j + 1]) + chain.c[j]
         cov[j] = _sym(chain.Sbar[j] + A @ cov[j + 1] @ np.swapaxes(A, -1, -2))
     W1 = links[0]
-    u_mean, u_cov = matvec(W1, mean[0]), _sym(W1 @ cov[0] @ W1.T)
+    u_mean, u_cov = matvec(W1, mean[0]), _sym(W1 @ cov[0] @ _t(W1))
     return Marginals(np.moveaxis(mean, 0, -2), np.moveaxis(cov, 0, -3), u_mean, u_cov)
 
 
