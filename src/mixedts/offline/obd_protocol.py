@@ -44,6 +44,13 @@ from .._validation import ValidationError, as_float_array, as_generator, check_i
 from .estimators import OffPolicyEstimator, make_estimator
 from .inputs import EstimatorInputs
 from .logs import LoggedFeedback
+from .obd_models import (
+    base_model,
+    fit_model,
+    predict_model,
+    progress_bar,
+    spawn_seeds,
+)
 from .slope import SwitchDoublyRobustSLOPE
 
 #: The estimators of obp's reference table, by our names (``ips`` is obp's ``ipw``, ``snips``
@@ -68,7 +75,6 @@ OBP_NAMES = {"dm": "dm", "ips": "ipw", "snips": "snipw", "dr": "dr", "sndr": "sn
 
 #: The reward models by name, with obp's hyperparameters (``examples/obd/conf/hyperparams.yaml``;
 #: obp's ``lightgbm`` option is scikit-learn's GradientBoostingClassifier).
-REWARD_MODELS = ("logistic", "gbm")
 
 PRIOR_FILE = "prior_bts.yaml"
 _DRAW_BLOCK = 1 << 22  # entries of one (draws, K) block of Beta draws
@@ -258,72 +264,13 @@ def bts_action_distribution(
     return dist
 
 
-# ------------------------------------------------------------------------------ reward model
-class _Constant:
-    """The click rate of a training set with one class only (a classifier cannot be fitted)."""
-
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        return np.full(len(features), self.value)
-
-
-def _base_model(reward_model: Any):
-    """An unfitted scikit-learn model from a name or an estimator (cloned for each fit)."""
-    if isinstance(reward_model, str):
-        if reward_model not in REWARD_MODELS:
-            raise ValidationError(
-                f"reward_model must be one of {', '.join(REWARD_MODELS)}, a scikit-learn "
-                f"estimator or None, got {reward_model!r}"
-            )
-        if reward_model == "logistic":
-            from sklearn.linear_model import LogisticRegression
-
-            return LogisticRegression(C=100.0, max_iter=10_000)
-        from sklearn.ensemble import GradientBoostingClassifier
-
-        return GradientBoostingClassifier(n_estimators=30, learning_rate=0.01, max_depth=5,
-                                          min_samples_leaf=10)  # fmt: skip
-    if not (hasattr(reward_model, "fit") and hasattr(reward_model, "get_params")):
-        raise ValidationError(
-            f"reward_model must be 'logistic', 'gbm', an unfitted scikit-learn estimator or None, "
-            f"got {type(reward_model).__name__}"
-        )
-    return reward_model
-
-
-def _fit(base: Any, features: np.ndarray, rewards: np.ndarray, gen: np.random.Generator):
-    from sklearn.base import clone
-
-    if np.all(rewards == rewards[0]):
-        return _Constant(float(rewards[0]))
-    model = clone(base)
-    if "random_state" in model.get_params():
-        model.set_params(random_state=int(gen.integers(2**31 - 1)))
-    try:
-        model.fit(features, rewards)
-    except Exception as exc:
-        raise ValidationError(
-            f"reward_model could not be fitted on [context, item features] rows "
-            f"({features.shape[1]} columns): {type(exc).__name__}: {exc}"
-        ) from exc
-    return model
-
-
-def _predict(model: Any, features: np.ndarray) -> np.ndarray:
-    if hasattr(model, "predict_proba") and getattr(model, "classes_", None) is not None:
-        return np.asarray(model.predict_proba(features))[:, -1]
-    return np.asarray(model.predict(features), dtype=np.float64).reshape(-1)
-
-
 def _cross_fit_rewards(
     contexts: np.ndarray,
     actions: np.ndarray,
     rewards: np.ndarray,
     positions: np.ndarray,
     action_context: np.ndarray,
-    base_model: Any,
+    base: Any,
     n_folds: int,
     rng: Any,
 ) -> np.ndarray:
@@ -351,12 +298,12 @@ def _cross_fit_rewards(
                     f"no rows at position {p + 1} outside fold {f} to fit the reward model on; "
                     "use fewer folds (n_folds) or more rows"
                 )
-            model = _fit(base_model, np.hstack([contexts[train], action_context[actions[train]]]),
-                         rewards[train], gen)  # fmt: skip
+            model = fit_model(base, np.hstack([contexts[train], action_context[actions[train]]]),
+                              rewards[train], gen)  # fmt: skip
             X = contexts[test]
             m = len(X)
             features = np.hstack([np.repeat(X, K, axis=0), np.tile(action_context, (m, 1))])
-            q[test] = _predict(model, features).reshape(m, K)
+            q[test] = predict_model(model, features).reshape(m, K)
     return q
 
 
@@ -472,33 +419,6 @@ def _on_policy(bts_logs: Any, K: int) -> tuple[float, float]:
     return value, se
 
 
-def _seeds(seed: Any, n: int) -> list[np.random.SeedSequence]:
-    """One independent SeedSequence per resample (resample b's does not depend on n)."""
-    if isinstance(seed, np.random.SeedSequence):
-        root = seed
-    elif isinstance(seed, np.random.Generator):
-        root = np.random.SeedSequence(int(seed.integers(2**63 - 1)))
-    else:
-        as_generator(seed)  # the same checks as everywhere else
-        root = np.random.SeedSequence(seed)
-    return root.spawn(n)
-
-
-def _progress_bar(enabled: bool, total: int):
-    if not enabled:
-        return None
-    try:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-    except ImportError:  # rich comes with the 'experiments' extra
-        return None
-    bar = Progress("[progress.description]{task.description}", BarColumn(),
-                   MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=Console(stderr=True))  # fmt: skip
-    bar.start()
-    return bar, bar.add_task("bootstrap resamples", total=total)
-
-
 def obd_relative_error(
     random_logs: LoggedFeedback,
     bts_logs: Any,
@@ -598,7 +518,7 @@ def obd_relative_error(
     chosen = _estimators(estimators)
     B = check_int(n_bootstrap, "n_bootstrap", low=1)
     folds = check_int(n_folds, "n_folds", low=1)
-    base = None if reward_model is None else _base_model(reward_model)
+    base = None if reward_model is None else base_model(reward_model)
     for label, est in chosen.items():  # refuse before any work
         for field in est.needs:
             if field == "estimated_rewards" and base is None:
@@ -618,9 +538,9 @@ def obd_relative_error(
     pi_rows = D.T[P]  # (n, K): the target's distribution over items at each row's position
     n = len(A)
     records: list[tuple[int, str, float, float]] = []
-    bar = _progress_bar(progress, B)
+    bar = progress_bar(progress, B)
     try:
-        for b, child in enumerate(_seeds(seed, B)):  # resamples: the unit of the experiment
+        for b, child in enumerate(spawn_seeds(seed, B)):  # resamples: the unit of the experiment
             gen = np.random.default_rng(child)
             idx = gen.integers(0, n, size=n)
             q = None

@@ -43,7 +43,7 @@ from .._validation import ValidationError, as_generator, check_int
 from . import _checks as C
 from .inputs import EstimatorInputs
 from .logs import LoggedFeedback
-from .obd_protocol import _base_model, _fit, _predict, _progress_bar, _seeds
+from .obd_models import base_model, fit_model, predict_model, progress_bar, spawn_seeds
 from .policy_rewards import _check_policy, _context_free, fit_on_logs, predict_rewards_with_policy
 
 __all__ = ["DEFAULT_TRAINING_ESTIMATORS", "DEFAULT_TRAINING_POLICIES", "MODES", "TrainingResult",
@@ -195,7 +195,7 @@ def train_obd_policies(train: LoggedFeedback, policies: Any = DEFAULT_TRAINING_P
     c = (float(train.rewards.sum()) + 1.0) / (len(train) + 2.0)
     features = train.replace(contexts=with_intercept(train.contexts))
     d = features.dim
-    seeds = _seeds(seed, len(labels))
+    seeds = spawn_seeds(seed, len(labels))
     out = {}
     for label, child in zip(labels, seeds):  # a handful of policies
         if label == "bernoulli-ts":
@@ -283,7 +283,7 @@ def _reward_model(reward_model: Any, train: LoggedFeedback, test: LoggedFeedback
     if isinstance(reward_model, str) and reward_model not in ("logistic", "gbm"):
         raise ValidationError(f"reward_model must be 'logistic', 'gbm', a trained policy's "
                               f"label ({', '.join(fitted)}) or None, got {reward_model!r}")
-    base = _base_model(reward_model)
+    base = base_model(reward_model)
     gen = as_generator(seed)
     K = test.n_actions
     E = test.action_features if test.action_features is not None else np.eye(K)
@@ -293,11 +293,11 @@ def _reward_model(reward_model: Any, train: LoggedFeedback, test: LoggedFeedback
         rows, at = p_train == p, p_test == p
         if not rows.any():
             raise ValidationError(f"no train rows at position {p + 1} to fit the reward model on")
-        model = _fit(base, np.hstack([train.contexts[rows], E[train.actions[rows]]]),
+        model = fit_model(base, np.hstack([train.contexts[rows], E[train.actions[rows]]]),
                      train.rewards[rows], gen)  # fmt: skip
         X = test.contexts[at]
         features = np.hstack([np.repeat(X, K, axis=0), np.tile(E, (len(X), 1))])
-        q[at] = _predict(model, features).reshape(len(X), K)
+        q[at] = predict_model(model, features).reshape(len(X), K)
     return q
 
 
@@ -413,7 +413,7 @@ def run_obd_training(
     bts = _bts_reference(bts_logs, test)
     pos = _positions(test)
     L = int(_positions(random_logs).max()) + 1
-    fit_seed, mc_seed, boot_seed, model_seed = _seeds(seed, 4)
+    fit_seed, mc_seed, boot_seed, model_seed = spawn_seeds(seed, 4)
     fitted = train_obd_policies(train, labels, item_groups, fit_seed)
     q = _reward_model(reward_model, train, test, fitted, np.random.default_rng(model_seed))
     X, rows = with_intercept(test.contexts), np.arange(len(test))
@@ -427,7 +427,7 @@ def run_obd_training(
     R, A, P, n = test.rewards, test.actions, test.propensities, len(test)
     Q, E = test.logging_probabilities, test.action_features  # for MIPS
     records = []
-    bar = _progress_bar(progress, B)
+    bar = progress_bar(progress, B)
     try:
         for b, child in enumerate([None, *boot_seed.spawn(B)]):  # b = 0: the whole test part
             idx = rows if child is None else np.random.default_rng(child).integers(0, n, n)
