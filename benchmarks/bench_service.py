@@ -13,7 +13,7 @@ the in-process cost of the same work (one decision with its propensity, and half
 as the reference: the service's throughput over the in-process one.
 
     python benchmarks/bench_service.py [--seconds 60] [--stores sqlite,postgresql]
-        [--driver httpx|raw] [--clients 32] [--rate 0] [--propensity-draws 100] [--out FILE]
+        [--driver raw|httpx] [--clients 32] [--rate 0] [--propensity-draws 100] [--out FILE]
 
 ``--driver raw`` is a minimal asyncio HTTP/1.1 keep-alive client (a few tens of µs per
 request) for when httpx's own cost on the same two cores would cap the numbers; both talk to
@@ -317,7 +317,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--stores", default="sqlite,postgresql")
-    ap.add_argument("--driver", choices=["httpx", "raw"], default="httpx")
+    ap.add_argument("--driver", choices=["httpx", "raw"], default="raw")
     ap.add_argument("--clients", type=int, default=32,
                     help="closed-loop clients (open loop: connections)")
     ap.add_argument("--rate", type=float, default=0.0,
