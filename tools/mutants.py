@@ -665,6 +665,27 @@ MUTANTS: list[Mutant] = [
         'W[layer_dims[j]:, :] = 0.0',
         'sparsity pattern on rows, not columns', ("tests/test_diffusion_env.py",),
     ),
+    # ------------------------------------------------------ the lean online round (issue #15)
+    Mutant(
+        'lean-observe-one-residual-sign', 'models/linear_gaussian.py',
+        'w * ((y - float(v.dot(b))) / root)',
+        'w * ((y + float(v.dot(b))) / root)',
+        'the one-observation update of the wrong residual sign',
+        ("tests/test_online_fastpaths.py", T_EXACT),
+    ),
+    Mutant(
+        'lean-ordered-scores-mix-sign', 'models/mixed_effect.py',
+        '            mean = mean + _rowdot(v, mix)\n            scores = v.dot(x)',
+        '            mean = mean - _rowdot(v, mix)\n            scores = v.dot(x)',
+        'the ordered fast draw subtracts the effects\' share of the mean',
+        ("tests/test_online_fastpaths.py", T_EXACT),
+    ),
+    Mutant(
+        'lean-context-fast-check-skips-finite', '_validation.py',
+        'shape == (n_actions, dim)) and _finite_sum_of_squares(x):',
+        'shape == (n_actions, dim)):',
+        'the context fast path lets NaN through', ("tests/test_online_fastpaths.py",),
+    ),
     # ------------------------------------------------------ dTS: runs stepped together
     Mutant(
         'batched-dts-eta-sign', 'models/batched_diffusion.py',

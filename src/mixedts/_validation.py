@@ -127,7 +127,7 @@ def as_float_array(value: Any, name: str, ndim: int | tuple[int, ...] | None = N
     >>> as_float_array([1.0, np.nan], "x")
     Traceback (most recent call last):
     ...
-    mixedts._validation.ValidationError: x contains NaN or infinite values
+    mixedts._validation.ValidationError: x contains NaN or infinite values (first at entry 1)
     """
     if type(value) is np.ndarray and value.dtype == np.float64:
         arr = value  # the hot path (a context from numpy): nothing to convert
@@ -139,13 +139,34 @@ def as_float_array(value: Any, name: str, ndim: int | tuple[int, ...] | None = N
             want = " or ".join(str(n) for n in allowed)
             raise ValidationError(f"{name} must have {want} dimension(s), got shape {arr.shape}")
     if not _all_finite(arr):
-        raise ValidationError(f"{name} contains NaN or infinite values")
+        raise ValidationError(f"{name} contains NaN or infinite values{_first_bad(arr)}")
     return arr
+
+
+def _first_bad(arr: np.ndarray) -> str:
+    """Where the first non-finite value of ``arr`` is, for a message: its row (or entry)."""
+    if arr.ndim == 0:
+        return ""
+    bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+    return f" (first at {'entry' if arr.ndim == 1 else 'row'} {int(np.argmax(bad))})"
 
 
 def _all_finite(arr: np.ndarray) -> bool:
     """Whether every value is finite (two C calls, no Python-level wrapper)."""
     return bool(np.isfinite(arr).all())
+
+
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _finite_sum_of_squares(arr: np.ndarray) -> bool:
+    """A one-call sufficient test that every value of a float64 array is finite: Σ a² is
+    finite (a NaN or an infinity makes it NaN or +inf, the squares being ≥ 0, so nothing
+    cancels). False may also mean an overflow of finite values (|x| > 1e154, where numpy
+    warns of the overflow as the scores would): callers then run the full check, which
+    decides (and names the first bad entry)."""
+    flat = arr.reshape(-1)
+    return math.isfinite(flat.dot(flat)) if flat.size else True
 
 
 def check_shape(arr: np.ndarray, shape: tuple[int | None, ...], name: str) -> None:
@@ -402,6 +423,10 @@ def check_context(x: Any, n_actions: int, dim: int, name: str = "x") -> np.ndarr
     ...
     mixedts._validation.ValidationError: x must have shape (2), got (3,)
     """
+    if type(x) is np.ndarray and x.dtype == _FLOAT64:  # the hot path: O(1) numpy calls
+        shape = x.shape
+        if (shape == (dim,) or shape == (n_actions, dim)) and _finite_sum_of_squares(x):
+            return x
     arr = as_float_array(x, name, ndim=(1, 2))
     if arr.ndim == 1:
         check_shape(arr, (dim,), name)

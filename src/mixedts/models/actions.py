@@ -23,10 +23,12 @@ import scipy.sparse as sp
 from ..linalg import batched_quadratic, rowdot, stacked_matvec, sym_inv
 from .linear_gaussian import (
     ROWS,
+    blasable,
     conditional_posterior,
     conditional_scores,
     effect_terms,
     observe,
+    observe_one,
     sufficient_statistics,
 )
 
@@ -195,14 +197,18 @@ class ActionStore:
             P0 = self.P0 if self.shared else sym_inv(S)
             b = self.prior_b(np.array([a]))[0]
             G = np.zeros((self.dim, self.dim))
-        obs = observe(S, P0 if self.prior_mean is None else None, b, x, y, self.noise_var)
+        P0_eff = P0 if self.prior_mean is None else None
+        if slot >= 0 and type(y) is float and blasable(x):  # the slots and P0 are contiguous
+            obs = observe_one(S, P0_eff, b, x, y, self.noise_var)
+        else:
+            obs = observe(S, P0_eff, b, x, y, self.noise_var)
         dG, db = sufficient_statistics(x, y, self.noise_var)
         b_new = b + db
         return {
             "a": a,
             "S": obs.S,
             "b": b_new,
-            "m": obs.S @ b_new,
+            "m": obs.S.dot(b_new),  # (fresh, contiguous: the bits of ``@``)
             "G": G + dG,
             "P0": P0,
             "w": obs.w,

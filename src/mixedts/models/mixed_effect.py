@@ -42,6 +42,17 @@ from .linear_gaussian import (
     mix_cov,
 )
 
+try:  # np.einsum without its Python wrapper (the same C function: the same bits)
+    from numpy._core.multiarray import c_einsum as _c_einsum
+except ImportError:  # pragma: no cover - numpy < 2
+    _c_einsum = np.einsum
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`~mixedts.linalg.rowdot` (row-wise dot products of two (n, d) arrays)."""
+    return _c_einsum("ij,ij->i", a, b)
+
+
 #: largest (K, L·d) score map ``sample_scores_many`` forms densely (else sparse)
 _DENSE_SCORE_MAP = 1 << 21
 
@@ -273,12 +284,46 @@ class MixedEffectModel:
 
         The L·d normals of Ψ and the K of the scores are one draw of L·d + K normals (the same
         stream as the two draws in turn)."""
-        Ld = self.n_effects * self.dim
+        L, d = self.n_effects, self.dim
+        Ld = L * d
         z = rng.standard_normal(Ld + self.n_actions)
-        psi = self.effects.draw(z[:Ld].reshape(self.effects.h.shape)).reshape(
-            self.n_effects, self.dim)
+        st = self.store
+        if (st.ordered and st.shared and not self.factored and st.n == self.n_actions
+                and (x.ndim == 2 or x.strides[0] > 0)):
+            return self._sample_ordered_shared(x, z, Ld)
+        psi = self.effects.draw(z[:Ld].reshape(self.effects.h.shape)).reshape(L, d)
         mean, var = self._scores_given(x, psi)
         return draw_scores(mean, var, z[Ld:])
+
+    def _sample_ordered_shared(self, x: np.ndarray, z: np.ndarray, Ld: int) -> np.ndarray:
+        """:meth:`sample_scores` in the online round's common case (every action observed,
+        slot i holding action i, one Σ0, the joint effect posterior; a context (d,) of
+        positive stride or (K, d)): the arithmetic of the general path (the draw
+        Ψ = μ̄ + C z, the mix Γ_i (Ψ P0), :func:`conditional_scores` with ``m`` and
+        :func:`draw_scores`) written out, with the products as ``ndarray.dot`` (the BLAS calls
+        of ``@`` on these contiguous operands: the same bits) and the score draw in place."""
+        st, n, d = self.store, self.store.n, self.dim
+        eff = self.effects
+        psi = (eff.mean + eff.C.dot(z[:Ld])).reshape(self.n_effects, d)
+        folded = psi.dot(st.P0)  # (P0 v)ᵀ Γ_i Ψ = vᵀ Γ_i (Ψ P0)
+        if self._dense_key != self.n_actions:
+            self._mix(folded)  # (decides whether the dense mixing matrix is held)
+        B = self._dense_mixing
+        mix = B.dot(folded) if B is not None else np.asarray(self.prior.mixing @ folded)
+        if x.ndim == 1:  # ROWS.mv and ROWS.dot with one shared context
+            v = st.S[:n].reshape(n * d, d).dot(x).reshape(n, d)
+            mean = st.m[:n].dot(x)
+            mean = mean + _rowdot(v, mix)
+            scores = v.dot(x)  # the variances, then the scores in place
+        else:  # a context per action (slot i is action i: no gather)
+            v = np.matmul(st.S[:n], x[..., None])[..., 0]
+            mean = _rowdot(st.m[:n], x)
+            mean = mean + _rowdot(v, mix)
+            scores = _rowdot(v, x)
+        np.sqrt(scores, out=scores)
+        scores *= z[Ld:]
+        scores += mean
+        return scores
 
     def sample_scores_rounds(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """:meth:`sample_scores` for n rounds at once (no update in between), (n, K): the
@@ -421,22 +466,26 @@ class MixedEffectModel:
         if self.fitter is not None:
             self.update_batch(x[None], np.array([a]), np.array([y]), rng)
             return
-        p = self.store.propose(a, x, y)
+        store = self.store
+        was_new = store.slot_of[a] < 0
+        p = store.propose(a, x, y)
         B = self.prior.mixing
-        lo, hi = B.indptr[a], B.indptr[a + 1]
-        idx, bval = B.indices[lo:hi], B.data[lo:hi]
+        indptr = B.indptr
+        lo, hi = indptr[a], indptr[a + 1]
         new_effects = None
-        if len(idx):
+        if hi > lo:
+            bval = B.data[lo:hi]
             u = bval[:, None] * p["w"]
             dh = bval[:, None] * p["dpm"]
             if self.factored:
-                new_effects = self.effects.proposed_rank_one(idx, u, dh)
+                new_effects = self.effects.proposed_rank_one(B.indices[lo:hi], u, dh)
+            elif hi - lo == self.n_effects:  # every effect (sorted indices): every coordinate
+                new_effects = (None, u.ravel(), dh.ravel())
             else:  # applied in place below: a rank-one step cannot fail
-                rows = (idx[:, None] * self.dim + self._within).ravel()
+                rows = (B.indices[lo:hi, None] * self.dim + self._within).ravel()
                 new_effects = (rows, u.ravel(), dh.ravel())
         # commit: nothing below can fail on valid input
-        was_new = self.store.slot_of[a] < 0
-        slot = self.store.commit(p)
+        slot = store.commit(p)
         if was_new:
             self._slot_rows(np.array([slot]), np.array([a]))
         if new_effects is not None:
@@ -446,7 +495,9 @@ class MixedEffectModel:
                 self.effects.rank_one_in_place(*new_effects)
         self.n_updates += 1
         self._since_refactor += 1
-        self._maybe_refactor()
+        every = self.refactor_every
+        if every and self._since_refactor >= every:
+            self._maybe_refactor()
         if was_new:
             self._order_slots()
 

@@ -120,11 +120,12 @@ class ContextualBandit(Persistent):
     # ------------------------------------------------------------------ contexts
     def _context(self, x):
         """One validated context: (d,) or (K, d); ``None`` for context-free models."""
-        if self.model.dim == 0:
+        model = self.model
+        if model.dim == 0:
             if x is not None:
                 raise V.ValidationError("x must be omitted: this model has no context")
             return None
-        return V.check_context(x, self.n_actions, self.dim)
+        return V.check_context(x, model.n_actions, model.dim)
 
     def _contexts(self, X, n):
         """Validated contexts of n rounds, (n, d) or (n, K, d); ``[None] * n`` without."""
@@ -152,6 +153,9 @@ class ContextualBandit(Persistent):
 
     def _choose(self, x, all_active: bool) -> int:
         rule = self.rule
+        if all_active and type(rule) is ThompsonSampling:
+            # what argmax_active does without ties to break: the first maximal score
+            return int(np.asarray(self.model.sample_scores(x, self.rng)).argmax())
         summary = summarise(self.model, rule.draw, x, self.rng)
         return argmax_active(rule.scores(summary, self.rng), self.active, self.rng,
                              rule.random_ties, all_active)
@@ -294,7 +298,7 @@ class ContextualBandit(Persistent):
     def update(self, x=None, a=None, y=None) -> None:
         """Condition on reward ``y`` of action ``a`` in context ``x`` ((d,) or (K, d))."""
         x = self._context(x)
-        a = V.check_action(a, self.n_actions)
+        a = V.check_action(a, self.model.n_actions)
         y = V.check_reward(y)
         # Gaussian rewards under the base rules: any finite number (nothing more to check)
         if type(self)._rewards is not ContextualBandit._rewards or (
