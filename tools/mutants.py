@@ -665,6 +665,14 @@ MUTANTS: list[Mutant] = [
         'W[layer_dims[j]:, :] = 0.0',
         'sparsity pattern on rows, not columns', ("tests/test_diffusion_env.py",),
     ),
+    Mutant(
+        'score-map-layout', 'models/mixed_effect.py',
+        'JT = (Bt[:, None, :] * np.ascontiguousarray(q.T)[None, :, :]).reshape(L * d, K)',
+        'JT = np.swapaxes(Bt[:, None, :] * np.ascontiguousarray(q.T)[None, :, :], 0, 1)'
+        '.reshape(L * d, K)',
+        'the dense score map of sample_scores_many laid out (d, L) instead of (L, d)',
+        ("tests/test_score_draws.py",),
+    ),
     # ------------------------------------------------------ the lean online round (issue #15)
     Mutant(
         'lean-observe-one-residual-sign', 'models/linear_gaussian.py',
