@@ -123,7 +123,9 @@ def test_settings_refuse_a_public_host_without_a_token(monkeypatch):
     assert ServiceSettings.from_env(store="sqlite:///x.sqlite", host="0.0.0.0").token == TOKEN
     for bad, name in [({"token": "short"}, "token"), ({"store": "mysql://x"}, "store"),
                       ({"ttl": 0}, "ttl"), ({"propensity_draws": 0}, "propensity_draws"),
-                      ({"role": "ranker"}, "role"), ({"port": 70000}, "port")]:
+                      ({"role": "ranker"}, "role"), ({"port": 70000}, "port"),
+                      ({"max_queue": 0}, "max_queue"), ({"max_queue": 1.5}, "max_queue"),
+                      ({"max_queue": True}, "max_queue")]:
         with pytest.raises(ValidationError, match=f"^{name}:"):
             ServiceSettings(**{"store": "sqlite:///x.sqlite", **bad})
 

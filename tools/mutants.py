@@ -779,8 +779,8 @@ MUTANTS: list[Mutant] = [
     # ------------------------------------------------------ decision service (issue #13)
     Mutant(
         'service-no-load-shedding', 'service/engine.py',
-        'if len(self.queue) >= self.max_queue:',
-        'if len(self.queue) >= self.max_queue + 10**9:',
+        'and len(self.queue) >= self.max_queue:',
+        'and len(self.queue) >= self.max_queue + 10**9:',
         'an overloaded service queues without bound instead of answering 503',
         ("tests/test_service.py",),
     ),

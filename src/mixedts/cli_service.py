@@ -40,7 +40,8 @@ RELOAD = typer.Option(2.0, "--reload-seconds", help="Ranker: how often to load a
                       "snapshot.")
 BODY_LIMIT = typer.Option(1 << 20, "--body-limit", help="Largest request body, bytes (413).")
 MAX_QUEUE = typer.Option(4096, "--max-queue", help="Requests waiting to be decided beyond which "
-                         "a new one gets 503 with Retry-After at once (load shedding).")
+                         "a new decision or reward gets 503 with Retry-After at once (load "
+                         "shedding).")
 SEED = typer.Option(None, "--seed", help="Seed of the decisions' generator.")
 LOG_LEVEL = typer.Option("warning", "--log-level", help="uvicorn's log level.")
 

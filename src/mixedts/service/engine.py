@@ -13,7 +13,8 @@ Three stages, each in its own thread, so that the event loop only parses and ans
 
 If a commit fails, its batches and every batch prepared before the failure was known are
 answered 503 (their answers may rest on the failed ones) and nothing of them is learned.
-When ``max_queue`` requests already wait to be decided, a new one is answered 503 at once with
+When ``max_queue`` requests already wait to be decided, a new decision or reward is answered 503
+at once with
 ``Retry-After: 1`` and nothing of it is stored (load shedding: under overload the latency of
 what is accepted stays bounded instead of the queue growing without end).
 """
@@ -65,7 +66,9 @@ class Engine:
         """Run ``job`` in the next batch; its outcome, or raise its ServiceError."""
         if self.closed:
             raise ServiceError(503, "the service is shutting down")
-        if len(self.queue) >= self.max_queue:  # load shedding: answer now, store nothing
+        if isinstance(job, (Rank, Reward)) and len(self.queue) >= self.max_queue:
+            # load shedding (decisions and rewards only: catalogue changes and the learner's
+            # own sequencing always queue): answer now, store nothing
             raise ServiceError(503, f"overloaded: {len(self.queue)} requests are waiting to be "
                                "decided; nothing was stored, retry later",
                                headers={"Retry-After": "1"})

@@ -70,8 +70,8 @@ class ServiceSettings:
         Most requests decided together; one commit takes every batch decided while the
         previous commit ran (group commit).
     max_queue : int
-        Most requests waiting to be decided; beyond, 503 with ``Retry-After: 1`` at once,
-        nothing stored (load shedding).
+        Most requests waiting to be decided; beyond, a new decision or reward gets 503 with
+        ``Retry-After: 1`` at once and nothing of it is stored (load shedding).
 
     Examples
     --------
