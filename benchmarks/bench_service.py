@@ -167,13 +167,12 @@ async def drive(url: str, seconds: float, clients: int, driver: str, delay: floa
         conns: asyncio.Queue = asyncio.Queue()
         for _ in range(clients):
             conns.put_nowait(RawClient(host, port) if driver == "raw" else HttpxClient(shared))
-        wrng = np.random.default_rng([seed, 0])
         tasks: set[asyncio.Task] = set()
 
         async def one(j: int, t: float) -> None:
             c = await conns.get()
-            try:
-                c = await rank(c, wrng, f"o-{j}", t)
+            try:  # request j's context and reward from its own generator: reproducible
+                c = await rank(c, np.random.default_rng([seed, 1, j]), f"o-{j}", t)
             finally:
                 conns.put_nowait(c)
 
@@ -189,8 +188,13 @@ async def drive(url: str, seconds: float, clients: int, driver: str, delay: floa
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 j += 1
-        if tasks:
-            await asyncio.wait_for(asyncio.gather(*tasks), 120)
+        if tasks:  # a server that fell far behind: what is not answered in 120 s is an error
+            _, late = await asyncio.wait(set(tasks), timeout=120)
+            for task in late:
+                task.cancel()
+                errors.append(("rank", "not answered within 120 s after the schedule", ""))
+            if late:
+                await asyncio.wait(late)
         while not conns.empty():
             await (conns.get_nowait()).close()
 
@@ -307,10 +311,18 @@ def report(rows: list[dict], args, ref: float, load: tuple) -> str:
             f" | {r['reward_p99_ms']:.1f} ms | {r['errors']} | "
             f"{r['lost_decisions']} + {r['lost_rewards']} of {r['decisions']} + {r['rewards']} "
             f"| {r['server_cpu_s'] / r['seconds']:.2f} cores | "
-            f"{r['decisions_per_s'] / ref:.2f} |")
+            + (" – |" if args.rate else f"{r['decisions_per_s'] / ref:.2f} |"))  # open loop:
+    # the offered rate, not the service, sets the throughput
     cmd = " ".join(["python", "benchmarks/bench_service.py", *sys.argv[1:]])
     lines += ["", f"Command: `{cmd}`", ""]
     return "\n".join(lines)
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
 
 
 def main() -> None:
@@ -320,7 +332,7 @@ def main() -> None:
     ap.add_argument("--driver", choices=["httpx", "raw"], default="raw")
     ap.add_argument("--clients", type=int, default=32,
                     help="closed-loop clients (open loop: connections)")
-    ap.add_argument("--rate", type=float, default=0.0,
+    ap.add_argument("--rate", type=_non_negative, default=0.0,
                     help="open loop: start this many decisions per second on a fixed schedule "
                          "(0: closed loop)")
     ap.add_argument("--propensity-draws", type=int, default=100)
