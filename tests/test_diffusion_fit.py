@@ -224,5 +224,5 @@ def test_the_denoiser_learns_the_noise_posterior_mean_of_gaussian_data():
         return max(np.abs(fit.predict(x, s) - np.sqrt(1 - abar[s - 1]) * x).mean()
                    for s in (4, 5, 6, 7))
 
-    assert error(fit_denoiser(train, n_layers=10, hidden=32, steps=1000, seed=0)) < 0.08
+    assert error(fit_denoiser(train, n_layers=10, hidden=32, steps=500, seed=0)) < 0.08
     assert error(fit_denoiser(train, n_layers=10, hidden=32, steps=1, seed=0)) > 0.15

@@ -241,3 +241,24 @@ def test_sdm_actions_many_actions_sdm_wins():
     np.testing.assert_array_equal(sub["value"].to_numpy(), df["value"].to_numpy())
     with pytest.raises(ValidationError):
         run_sdm_actions((0,))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"epsilon": 1.7}, "epsilon"),
+    ({"q_hat": {"sdm": np.zeros((3, 2))}}, r"q_hat\['sdm'\]"),
+    ({"q_hat": {"sdm": np.zeros((4, 3))}}, r"q_hat\['sdm'\] must have K = 2"),
+    ({"A": [0, 1, 2, 0]}, r"A\[2\]"),
+    ({"R": [1.0, np.nan, 0.0, 0.0]}, r"R\[1\]"),
+    ({"a_star": [1, 1, 1]}, "a_star"),
+])
+def test_sdm_estimates_refuse_bad_input_by_name(kwargs, match):
+    args = {"A": np.array([0, 1, 1, 0]), "R": np.array([1.0, 0.0, 1.0, 0.0]),
+            "a_star": np.ones(4, int), "K": 2, "epsilon": 0.1, "q_hat": {}} | kwargs
+    with pytest.raises(ValueError, match=match):
+        epsilon_greedy_estimates(**args)
+    q = {"sdm": np.full((4, 2), 0.5)}
+    epsilon_greedy_estimates(np.array([0, 1, 1, 0]), np.ones(4), np.ones(4, int), 2, 0.1, q)
+    assert q["sdm"].shape == (4, 2)  # the caller's dict is not rewritten
+    with pytest.raises(ValueError, match=r"clusters\[1\]"):
+        mips_epsilon_greedy(np.array([0, 1]), np.ones(2), np.ones(2, int), np.array([0, -1]),
+                            2, 0.1)

@@ -13,7 +13,8 @@ from .._validation import ValidationError, as_generator
 __all__ = ["REWARD_MODELS", "Constant", "base_model", "fit_model", "predict_model",
            "progress_bar", "spawn_seeds"]
 
-#: the reward models named by a string
+#: the reward models by name, with obp's hyperparameters (``examples/obd/conf/hyperparams.yaml``;
+#: obp's ``lightgbm`` option is scikit-learn's GradientBoostingClassifier)
 REWARD_MODELS = ("logistic", "gbm")
 
 

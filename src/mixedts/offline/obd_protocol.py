@@ -73,9 +73,6 @@ OBP_REFERENCE: dict[str, tuple[float, float]] = {
 OBP_NAMES = {"dm": "dm", "ips": "ipw", "snips": "snipw", "dr": "dr", "sndr": "sndr",
              "switch-dr-slope": "switch-dr"}  # fmt: skip
 
-#: The reward models by name, with obp's hyperparameters (``examples/obd/conf/hyperparams.yaml``;
-#: obp's ``lightgbm`` option is scikit-learn's GradientBoostingClassifier).
-
 PRIOR_FILE = "prior_bts.yaml"
 _DRAW_BLOCK = 1 << 22  # entries of one (draws, K) block of Beta draws
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import ValidationError
+from . import _checks as C
+
 __all__ = ["epsilon_greedy_estimates", "mips_epsilon_greedy"]
 
 
@@ -36,11 +39,18 @@ def epsilon_greedy_estimates(A: np.ndarray, R: np.ndarray, a_star: np.ndarray, K
     >>> est["ips"], est["snips"], est["sdm"], est["dr"]
     (0.5, 0.5, 0.5, 0.5)
     """
+    A, R, a_star, K, epsilon = _checked(A, R, a_star, K, epsilon)
     n = len(A)
+    models = {}
+    for label, q in q_hat.items():
+        q = models[label] = C.float_rows(q, f"q_hat[{label!r}]", n, "(n, K)", ndims=(2,))
+        if q.shape[1] != K:
+            raise ValidationError(f"q_hat[{label!r}] must have K = {K} columns, got "
+                                  f"{q.shape[1]}")
     w = K * (epsilon / K + (1.0 - epsilon) * (A == a_star))  # π(a_i|x_i) / (1/K)
     out = {"ips": float(np.mean(w * R)), "snips": float(np.sum(w * R) / np.sum(w))}
     rows = np.arange(n)
-    for label, q in q_hat.items():
+    for label, q in models.items():
         dm = epsilon * q.mean(axis=1) + (1.0 - epsilon) * q[rows, a_star]
         out[label] = float(dm.mean())
         if label == "sdm":
@@ -62,7 +72,23 @@ def mips_epsilon_greedy(A: np.ndarray, R: np.ndarray, a_star: np.ndarray, cluste
     ...                     3, 0.0)
     0.75
     """
+    A, R, a_star, K, epsilon = _checked(A, R, a_star, K, epsilon)
+    clusters = C.integers(clusters, "clusters", K, "a cluster label")
+    if clusters.size and clusters.min() < 0:
+        i = int(np.argmax(clusters < 0))
+        raise ValidationError(f"clusters[{i}] must be a non-negative label, got {clusters[i]}")
     size = np.bincount(clusters, minlength=clusters.max() + 1)[clusters[A]]
     hit = clusters[A] == clusters[a_star]
     w = (epsilon * size / K + (1.0 - epsilon) * hit) / (size / K)
     return float(np.mean(w * R))
+
+
+def _checked(A, R, a_star, K, epsilon):
+    """The shared arguments, checked: n logged actions and rewards, n target actions, K, ε."""
+    K = C.count(K, "K")
+    if not (isinstance(epsilon, (int, float, np.floating)) and 0.0 <= float(epsilon) <= 1.0):
+        raise ValidationError(f"epsilon must be a number in [0, 1], got {epsilon!r}")
+    A = C.actions(A, "A", None, K)
+    R = C.float_rows(R, "R", len(A), "(n,)")
+    a_star = C.actions(a_star, "a_star", len(A), K)
+    return A, R, a_star, K, float(epsilon)
