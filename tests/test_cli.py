@@ -199,3 +199,12 @@ def test_evaluate_names_bad_arguments(tmp_path):
     missing = runner.invoke(app, ["evaluate", str(tmp_path / "nope.parquet"), "--policy",
                                   "uniform"])
     assert missing.exit_code == 2 and "LOGS: no such file" in missing.output
+
+
+def test_every_reproduce_group_names_shipped_files():
+    from mixedts.cli import GROUPS, find_configs
+
+    for group, stems in GROUPS.items():
+        assert [p.stem for p in find_configs(group)] == stems, group
+    with pytest.raises(Exception, match="unknown experiment"):
+        find_configs("dts-fitted-typo")
