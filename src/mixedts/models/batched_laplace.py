@@ -170,21 +170,24 @@ class BatchedLaplace:
         hit = np.full(R, -1, dtype=np.int64)
         if self.merges:
             Xh, yh, wh = self._X[pool], self._y[pool], self._w[pool]
-            same = np.flatnonzero((Xh == x[runs_h]).all(axis=1) & (yh == y[runs_h]))
-            if len(same):  # the first repeated row of each run that has one
-                runs_s, at = np.unique(runs_h[same], return_index=True)
-                hit[runs_s] = pool[same[at]]
-                wh = wh.copy()
-                wh[same[at]] += 1.0
+            same = np.flatnonzero(np.logical_and.reduce(Xh == x[runs_h], axis=1)
+                                  & (yh == y[runs_h]))
+            if len(same):  # the first repeated row of each run that has one (same is sorted)
+                runs_s = runs_h[same]
+                lead = np.empty(len(same), dtype=bool)
+                lead[0], lead[1:] = True, runs_s[1:] != runs_s[:-1]
+                at = same[lead]
+                hit[runs_s[lead]] = pool[at]
+                wh[at] += 1.0
             new = hit < 0
             # each run's rows, then its new row where it repeats none (rows grouped by run)
             lengths = n_hist + new
             at_new = np.cumsum(lengths)[new] - 1
-            order = np.empty(int(lengths.sum()), dtype=np.int64)
-            mask = np.ones(len(order), dtype=bool)
+            total = int(lengths.sum())
+            mask = np.ones(total, dtype=bool)
             mask[at_new] = False
-            X_all, y_all, w_all = np.empty((len(order), x.shape[1])), np.empty(len(order)), \
-                np.empty(len(order))
+            X_all, y_all, w_all = np.empty((total, x.shape[1])), np.empty(total), \
+                np.empty(total)
             X_all[mask], y_all[mask], w_all[mask] = Xh, yh, wh
             X_all[at_new], y_all[at_new], w_all[at_new] = x[new], y[new], 1.0
             return X_all, y_all, w_all, np.repeat(r, lengths), hit

@@ -5,11 +5,24 @@
 :func:`newton_fit` fits many independent segments (actions, or one action per run) at once, as
 :func:`~mixedts.likelihoods.laplace_fit` does, with one pass over the rows per candidate;
 :func:`online_step` is the one Newton step of the online method.
+
+The fits are small (a few segments of a few dozen rows once most have converged), so their cost
+is the number of numpy calls more than flops: a pass is one product over the stacked rows and
+one segment sum, the working set sheds its finished segments only once they hold half of its
+rows (until then they sit still, at a zero step), and the solves call LAPACK's stacked ``gesv``
+without :func:`numpy.linalg.solve`'s wrapper. Every value is the same floating-point operation
+on the same operands, in the same order, as in the plain version (one array per quantity, a
+mask of the live segments): these shortcuts change no result, not even in the last bit.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+try:  # np.linalg.solve's own LAPACK gufunc, without its Python wrapper (numpy 1.x and 2.x)
+    from numpy.linalg._umath_linalg import solve as _gesv
+except ImportError:  # pragma: no cover - a numpy without it: the public function
+    _gesv = None
 
 from ..likelihoods import Likelihood, Logistic
 
@@ -65,126 +78,153 @@ def newton_fit(
         X, y, segments = X[order], y[order], segments[order]
         w = None if w is None else w[order]
     counts = np.bincount(segments, minlength=S)
-    if np.any(counts == 0):
+    if not counts.all():
         raise ValueError("every segment needs at least one row")
     theta = np.array(init, dtype=np.float64)
     G_out = np.empty((S, d, d))
     iters = np.zeros(S, dtype=np.int64)
-    # the working set: the segments still iterating (ids), their rows, penalty and centre
+    # the working set: its segments (ids) and rows; `dead` marks the segments in it that have
+    # finished (they take zero steps, so their evaluations repeat, and never finish again)
     ids = np.arange(S)
-    c = np.zeros((S, d)) if center is None else np.asarray(center, dtype=np.float64)
-    work = _Rows(likelihood, X, y, w, segments, counts, ridge, c)
+    work = _Rows(likelihood, X, y, w, counts, ridge, center)
     th = theta.copy()
     f, g, G = work.evaluate(th)
     thr = f + 1e-12 * (1.0 + np.abs(f))
-    bound = tol * (1.0 + np.abs(th).max(axis=1))  # the stopping rule's, per segment
-    live = np.ones(S, dtype=bool)
-    for _ in range(max_iter):
-        step = np.linalg.solve(work.hessian(G), g[:, :, None])[:, :, 0]
-        step[~live] = 0.0
-        size = np.abs(step).max(axis=1)
+    bound = tol * (1.0 + np.maximum.reduce(np.abs(th), axis=1))  # the stopping rule's
+    dead = np.zeros(S, dtype=bool)
+    n_dead = dead_rows = 0
+    k = -1
+    for k in range(max_iter):
+        step = _solve(work.hessian(G), g)
+        if n_dead:
+            step[dead] = 0.0
+        size = np.maximum.reduce(np.abs(step), axis=1)
         # a Newton step this small is the last: taken without another pass (the curvature
         # stays the current one, which it changes by O(|step|) ≤ 1e-2·tol)
         last = size <= 1e-2 * bound
-        last &= live
-        if last.any():
-            fin = ids[last]
-            theta[fin], G_out[fin] = th[last] - step[last], G[last]
-            iters[fin] += 1
-            live &= ~last
-            if not live.any():
+        if np.count_nonzero(last):
+            j = np.flatnonzero(last)
+            fin = ids[j]
+            theta[fin], G_out[fin], iters[fin] = th[j] - step[j], G[j], k + 1
+            n_dead += len(j)
+            if n_dead == len(ids):
                 break
-            step[last] = 0.0
+            dead[j], step[j] = True, 0.0
+            dead_rows += int(work.counts[j].sum())
         # backtracking keeps every segment's objective non-increasing (the NLL is convex)
         cand = th - step
-        f_new, g_new, G_new = work.evaluate(cand)
-        bad = f_new > thr
-        if bad.any():
-            step, checked, (f_new, g_new, G_new) = _backtrack(
-                work, th, step, thr, bad, live, (f_new, g_new, G_new))
-            cand = th - step
-            size = np.abs(checked).max(axis=1)
-        # (a segment that has stopped sits still: its new evaluation is its old one)
-        th, f, g, G = cand, f_new, g_new, G_new
+        f, g, G = work.evaluate(cand)
+        bad = f > thr
+        if np.count_nonzero(bad):
+            cand, size, f, g, G = _backtrack(work, th, step, thr, bad, cand, size, (f, g, G))
+        th = cand
         thr = f + 1e-12 * (1.0 + np.abs(f))
-        iters[ids] += live
-        bound = tol * (1.0 + np.abs(th).max(axis=1))
+        bound = tol * (1.0 + np.maximum.reduce(np.abs(th), axis=1))
+        if n_dead:
+            bound[dead] = -1.0  # (a dead segment's step is 0: it must not finish again)
         done = size <= bound
-        done &= live
-        if done.any():
-            theta[ids[done]], G_out[ids[done]] = th[done], G[done]
-            live &= ~done
-            if not live.any():
+        if np.count_nonzero(done):
+            j = np.flatnonzero(done)
+            fin = ids[j]
+            theta[fin], G_out[fin], iters[fin] = th[j], G[j], k + 1
+            n_dead += len(j)
+            if n_dead == len(ids):
                 break
-        if (last.any() or done.any()) and work.rows_of(live) < 0.8 * work.n:
-            # drop the finished segments' rows
-            ids, th, f, g, G = ids[live], th[live], f[live], g[live], G[live]
-            thr, bound = thr[live], bound[live]
-            work = work.subset(live)
-            live = np.ones(len(ids), dtype=bool)
+            dead[j], bound[j] = True, -1.0
+            dead_rows += int(work.counts[j].sum())
+        if dead_rows > 0.5 * work.n:  # drop the finished segments' rows
+            keep = ~dead
+            ids, th, f, g, G = ids[keep], th[keep], f[keep], g[keep], G[keep]
+            thr, bound = thr[keep], bound[keep]
+            work = work.subset(keep)
+            dead, n_dead, dead_rows = np.zeros(len(ids), dtype=bool), 0, 0
     else:  # max_iter steps: the segments still moving end where they are
-        theta[ids[live]], G_out[ids[live]] = th[live], G[live]
+        live = ~dead
+        theta[ids[live]], G_out[ids[live]], iters[ids[live]] = th[live], G[live], k + 1
     return theta, G_out, iters
 
 
-def _backtrack(work, th, step, thr, bad, live, first):
+def _solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``np.linalg.solve(H, g[:, :, None])[:, :, 0]``: the same LAPACK ``gesv`` per segment,
+    called without the wrapper's checks (H is a fresh float64 stack, g float64 (s, d))."""
+    if _gesv is None:  # pragma: no cover
+        return np.linalg.solve(H, g[:, :, None])[:, :, 0]
+    with np.errstate(invalid="raise", over="ignore", divide="ignore", under="ignore"):
+        try:
+            return _gesv(H, g[:, :, None], signature="dd->d")[:, :, 0]
+        except FloatingPointError:  # a singular system: numpy's own error
+            return np.linalg.solve(H, g[:, :, None])[:, :, 0]
+
+
+def _backtrack(work, th, step, thr, bad, cand, size, first):
     """The halvings of :func:`~mixedts.likelihoods.laplace_fit`: the segments whose objective
     rose halve their step, up to 30 evaluations in all, re-evaluated alone (the others keep
-    their first candidate). Returns the steps taken, the steps the stopping rule reads
-    (laplace_fit halves once more after a 30th rise) and the evaluation at the steps taken."""
-    f, g, G = (a.copy() for a in first)
-    scale = np.ones(len(th))
+    their first candidate). Returns the candidates taken, the step sizes the stopping rule
+    reads (laplace_fit halves once more after a 30th rise) and the evaluation at the
+    candidates taken (``cand``, ``size`` and ``first`` are updated in place)."""
+    f, g, G = first
     idx = np.flatnonzero(bad)
     sub = work.subset(bad)
-    sub_bad = np.ones(len(idx), dtype=bool)
-    sub_live = live[idx]
-    taken = step
-    for k in range(30):
-        if not np.any(sub_bad & sub_live):
-            return scale[:, None] * step, scale[:, None] * step, (f, g, G)
-        taken = scale[:, None] * step
-        scale[idx[sub_bad]] *= 0.5
-        if k == 29:
+    th_b, step_b, thr_b = th[idx], step[idx], thr[idx]
+    scale = np.full(len(idx), 0.5)
+    for k in range(29):
+        cand_b = th_b - scale[:, None] * step_b
+        f_b, g_b, G_b = sub.evaluate(cand_b)
+        rose = f_b > thr_b
+        if not np.count_nonzero(rose):
+            checked = scale
             break
-        f_s, g_s, G_s = sub.evaluate(th[idx] - scale[idx, None] * step[idx])
-        f[idx], g[idx], G[idx] = f_s, g_s, G_s
-        sub_bad = f_s > thr[idx]
-    return taken, scale[:, None] * step, (f, g, G)
+        halve = np.where(rose, 0.5, 1.0)
+        if k == 28:
+            checked = scale * halve
+            break
+        scale = scale * halve
+    cand[idx], f[idx], g[idx], G[idx] = cand_b, f_b, g_b, G_b
+    size[idx] = np.maximum.reduce(np.abs(checked[:, None] * step_b), axis=1)
+    return cand, size, f, g, G
 
 
 class _Rows:
-    """The segments being fitted: their rows grouped by segment, stored component-major
-    ((d, n): the passes run along the long row axis), with their outer products, their penalty
-    (a ridge or one precision per segment) and centre."""
+    """The segments being fitted: their rows grouped by segment, stored component-major in one
+    array ``data`` (the passes run along the long row axis): a row of ones, x, the upper
+    triangle of x xᵀ, y and the weights; with the segments' penalty (a ridge, or one precision
+    per segment) and centre."""
 
-    def __init__(self, likelihood, X, y, w, segments, counts, ridge, center) -> None:
-        d = X.shape[1]
-        self.likelihood, self.y, self.w = likelihood, y, w
-        self.counts, self.d, self.n = counts, d, len(y)
-        self.XT = np.ascontiguousarray(X.T)
-        self.starts = np.concatenate([[0], np.cumsum(counts[:-1])])
-        iu = np.triu_indices(d)  # the curvature is symmetric: its upper triangle only
-        self.outer = self.XT[iu[0]] * self.XT[iu[1]]
-        self._stack = np.empty((1 + d + len(iu[0]), self.n))
+    def __init__(self, likelihood, X, y, w, counts, ridge, center) -> None:
+        n, d = X.shape
+        self.likelihood, self.logistic, self.d = likelihood, isinstance(likelihood, Logistic), d
+        iu, self.factor, self.entries = _layout(d)
+        m = len(self.factor)
+        data = np.empty((m + 1 + (w is not None), n))
+        data[0] = 1.0
+        data[1 : d + 1] = X.T
+        data[d + 1 : m] = X.T[iu[0]] * X.T[iu[1]]  # (in X's precision)
+        data[m] = y
+        if w is not None:
+            data[m + 1] = w
+        self._set(data, counts)
         P = np.asarray(ridge, dtype=np.float64)
         self.ridge = float(P) if P.ndim == 0 else None  # the penalty ridge·I, or P (s, d, d)
-        self.P = np.broadcast_to(P * np.eye(d) if P.ndim == 0 else P, (len(counts), d, d))
-        self.c = center
+        self.P = P * np.eye(d) if P.ndim == 0 else np.broadcast_to(P, (len(counts), d, d))
+        self.c = None if center is None else np.asarray(center, dtype=np.float64)
 
-    def rows_of(self, live: np.ndarray) -> int:
-        return int(self.counts[live].sum())
+    def _set(self, data, counts) -> None:
+        m = len(self.factor)
+        self.data, self.counts, self.n = data, counts, data.shape[1]
+        self.Z, self.XT, self.y = data[:m], data[1 : self.d + 1], data[m]
+        self.w = data[m + 1] if len(data) > m + 1 else None
+        self.starts = np.add.accumulate(counts) - counts
+        self.seg = np.repeat(np.arange(len(counts)), counts)  # each row's segment
 
     def subset(self, keep: np.ndarray) -> _Rows:
         """The segments ``keep`` (bool, per segment), renumbered."""
-        rows = np.repeat(keep, self.counts)
         out = _Rows.__new__(_Rows)
-        out.likelihood, out.d, out.ridge = self.likelihood, self.d, self.ridge
-        out.XT, out.y, out.outer = self.XT[:, rows], self.y[rows], self.outer[:, rows]
-        out.w = None if self.w is None else self.w[rows]
-        out.counts, out.n = self.counts[keep], int(rows.sum())
-        out.starts = np.concatenate([[0], np.cumsum(out.counts[:-1])])
-        out._stack = np.empty((self._stack.shape[0], out.n))
-        out.P, out.c = self.P[keep], self.c[keep]
+        out.likelihood, out.logistic, out.d, out.ridge = \
+            self.likelihood, self.logistic, self.d, self.ridge
+        out.factor, out.entries = self.factor, self.entries
+        out._set(self.data.take(np.flatnonzero(keep[self.seg]), axis=1), self.counts[keep])
+        out.P = self.P if self.ridge is not None else self.P[keep]
+        out.c = None if self.c is None else self.c[keep]
         return out
 
     def hessian(self, G: np.ndarray) -> np.ndarray:
@@ -193,47 +233,49 @@ class _Rows:
 
     def evaluate(self, th: np.ndarray):
         """Objective (s,), gradient (s, d) and curvature (s, d, d) of every segment at θ."""
-        d, XT, stack, y, w = self.d, self.XT, self._stack, self.y, self.w
-        u = (XT * np.repeat(th.T, self.counts, axis=1)).sum(axis=0)
-        if isinstance(self.likelihood, Logistic):  # one exp and one log1p per row
+        d, y = self.d, self.y
+        u = np.add.reduce(self.XT * th.T.take(self.seg, axis=1), axis=0)
+        V = np.empty((3, self.n))  # −log p(y | u), f(u) − y and f'(u) of every row
+        if self.logistic:  # one exp and one log1p per row
             e = np.exp(-np.abs(u))  # with r = 1/(1 + e): σ(u) = r or e·r, σ'(u) = e·r²
             r = 1.0 / (1.0 + e)
             er = e * r
             # −log p(y | u) = log(1 + eᵘ) − y u = log1p(e) + max(u, 0) − y u
-            nll = np.log1p(e) + np.maximum(u, 0.0) - y * u
-            resid, slope = np.where(u >= 0.0, r, er) - y, er * r
+            np.subtract(np.log1p(e) + np.maximum(u, 0.0), y * u, out=V[0])
+            np.subtract(np.where(u >= 0.0, r, er), y, out=V[1])
+            np.multiply(er, r, out=V[2])
         else:
             lik = self.likelihood
-            nll, resid, slope = -lik.log_likelihood(u, y), lik.mean(u) - y, \
+            V[0], V[1], V[2] = -lik.log_likelihood(u, y), lik.mean(u) - y, \
                 lik.mean_derivative(u)
-        if w is not None:
-            nll, resid, slope = nll * w, resid * w, slope * w
-        stack[0] = nll
-        np.multiply(resid, XT, out=stack[1 : d + 1])
-        np.multiply(slope, self.outer, out=stack[d + 1 :])
-        sums = np.add.reduceat(stack, self.starts, axis=1)
-        dev = th - self.c
+        if self.w is not None:
+            V *= self.w  # the row weights (counts, or n/B of a minibatch)
+        # objective, gradient and curvature terms of every row, summed per segment
+        sums = np.add.reduceat(V[self.factor] * self.Z, self.starts, axis=1)
+        dev = th if self.c is None else th - self.c
         if self.ridge is not None:
             Pdev = self.ridge * dev
         else:
             Pdev = np.einsum("sde,se->sd", self.P, dev)
         f = sums[0] + 0.5 * np.einsum("sd,sd->s", dev, Pdev)
-        return f, sums[1 : d + 1].T + Pdev, _symmetric(sums[d + 1 :], d)
+        return f, sums[1 : d + 1].T + Pdev, sums[self.entries].T.reshape(-1, d, d)
 
 
-def _symmetric(upper: np.ndarray, d: int) -> np.ndarray:
-    """Matrices (s, d, d) from their upper triangles, (d(d+1)/2, s) row by row."""
-    iu = _TRIU.get(d)
-    if iu is None:
-        i, j = np.triu_indices(d)
-        iu = _TRIU[d] = (i * d + j, j * d + i)
-    out = np.empty((upper.shape[1], d * d))
-    out[:, iu[0]] = upper.T
-    out[:, iu[1]] = upper.T
-    return out.reshape(-1, d, d)
+def _layout(d: int):
+    """The rows of a pass in dimension d: the upper triangle (i, j) of x xᵀ (the curvature is
+    symmetric), which of (objective, residual, slope) multiplies each row, and the row of
+    each entry of the curvature (d·d,)."""
+    out = _LAYOUT.get(d)
+    if out is None:
+        iu = np.triu_indices(d)
+        m = 1 + d + len(iu[0])
+        tri = np.empty((d, d), dtype=np.int64)
+        tri[iu], tri[iu[1], iu[0]] = np.arange(d + 1, m), np.arange(d + 1, m)
+        out = _LAYOUT[d] = (iu, np.repeat([0, 1, 2], [1, d, len(iu[0])]), tri.reshape(-1))
+    return out
 
 
-_TRIU: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_LAYOUT: dict[int, tuple] = {}
 
 
 def online_step(likelihood: Likelihood, init, G_old, inv, Xa, Y, penalty):
