@@ -6,6 +6,7 @@ Every wait is bounded in time; every loop in count.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import os
@@ -84,6 +85,26 @@ class ThreadServer:
         assert not self.thread.is_alive(), "the server did not stop within 30 s"
 
 
+#: every server process launched by this test process (killed at exit if still running)
+_LAUNCHED: list = []
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the parent dies (Linux prctl; elsewhere a no-op)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for srv in _LAUNCHED:
+        if srv.proc is not None and srv.proc.poll() is None:
+            srv.proc.kill()
+
+
 class ProcessServer:
     """``python -m mixedts serve ...`` as a process (so that it can be killed with -9)."""
 
@@ -99,13 +120,22 @@ class ProcessServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> ProcessServer:
-        return self.launch().wait(timeout)
+        """Launch and wait until it answers; a server that does not is killed, never left."""
+        self.launch()
+        try:
+            return self.wait(timeout)
+        except BaseException:
+            self.kill()
+            raise
 
     def launch(self) -> ProcessServer:
-        """Start the process (without waiting for it to answer)."""
+        """Start the process (without waiting for it to answer). On Linux it is killed when
+        the test process dies, so that no test run (or a mutant's) leaves a server behind."""
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL
-        self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                     preexec_fn=_die_with_parent)
+        _LAUNCHED.append(self)
         return self
 
     def wait(self, timeout: float = 60) -> ProcessServer:
@@ -126,7 +156,8 @@ class ProcessServer:
 
     def kill(self) -> None:
         """kill -9: no shutdown, no last snapshot."""
-        self.proc.send_signal(signal.SIGKILL)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
 
     def stop(self) -> int:

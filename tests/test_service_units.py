@@ -4,6 +4,8 @@ migrations, snapshots."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -139,3 +141,40 @@ def test_one_learner_per_postgresql_store(tmp_path):
     sqlite = Store(sqlite_url(tmp_path))
     assert sqlite.claim_learner()
     sqlite.close()
+
+
+def test_a_server_that_never_answers_is_killed_not_left_running(tmp_path):
+    """The test servers' hygiene: ``ProcessServer.start`` kills a process that does not answer
+    /health in time (a mutant once left a server replaying for ever); and a server dies with
+    the process that launched it (Linux), checked with a child that launches one and exits."""
+    import subprocess
+    import sys
+    import time
+
+    from service_helpers import ProcessServer
+
+    srv = ProcessServer(None, "sqlite:///unused.sqlite")
+    srv.cmd = [sys.executable, "-c", "import time; time.sleep(120)"]  # never answers
+    with pytest.raises(TimeoutError):
+        srv.start(timeout=1.0)
+    assert srv.proc.poll() is not None  # killed, not left behind
+    if not sys.platform.startswith("linux"):
+        return
+    pid_file = tmp_path / "pid"
+    here, out = str(Path(__file__).parent), str(pid_file)
+    code = "\n".join([
+        f"import sys; sys.path.insert(0, {here!r})",
+        "from service_helpers import ProcessServer",
+        "s = ProcessServer(None, 'sqlite:///unused.sqlite')",
+        "s.cmd = [sys.executable, '-c', 'import time; time.sleep(120)']",
+        f"s.launch(); open({out!r}, 'w').write(str(s.proc.pid))",
+        "import os; os._exit(0)  # no atexit: only the death signal can end the child"])
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and \
+            Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z":
+        time.sleep(0.05)
+    alive = Path(f"/proc/{pid}").exists() and \
+        Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+    assert not alive, "the launched server outlived the process that launched it"

@@ -39,6 +39,7 @@ import os
 import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -1082,11 +1083,17 @@ def run_pytest(copy_dir: Path, tests, timeout: float) -> tuple[bool, str, float]
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
            "--import-mode=importlib", "-o", "addopts=", "-rfE", "--no-header", *tests]
     start = time.perf_counter()
+    # its own process group: a timeout kills pytest and whatever it started (a mutant can make
+    # a service test's server loop for ever)
+    proc = subprocess.Popen(cmd, cwd=copy_dir, env=env_for(copy_dir), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        out = subprocess.run(cmd, cwd=copy_dir, env=env_for(copy_dir), capture_output=True,
-                             text=True, timeout=timeout)
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return False, f"timeout after {timeout:.0f} s", time.perf_counter() - start
+    out = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     seconds = time.perf_counter() - start
     if out.returncode == 0:
         return True, "", seconds
