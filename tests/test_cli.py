@@ -208,3 +208,15 @@ def test_every_reproduce_group_names_shipped_files():
         assert [p.stem for p in find_configs(group)] == stems, group
     with pytest.raises(Exception, match="unknown experiment"):
         find_configs("dts-fitted-typo")
+
+
+def test_data_goes_only_to_the_files_that_read_it():
+    """``reproduce dts-fitted --data PATH``: only dts-movielens reads data; the other files of
+    the group would refuse the key (a single file still does, naming it)."""
+    from mixedts.cli import _takes_data, find_configs
+
+    takes = {p.stem: _takes_data(p) for p in find_configs("dts-fitted")}
+    assert takes == {"dts-fig1-nonlinear-fitted": False, "dts-swissroll": False,
+                     "dts-movielens": True}
+    assert all(_takes_data(p) for p in find_configs("movielens"))
+    assert not any(_takes_data(p) for p in find_configs("fig4"))

@@ -195,6 +195,17 @@ def run(
     _run_experiment(exp, out or Path("results") / exp.name, jobs, scheduler, quiet)
 
 
+def _takes_data(path: Path) -> bool:
+    """Whether the experiment file's environment type has a ``data`` key."""
+    from .evaluation.config import ENVIRONMENTS, tomllib
+
+    try:
+        kind = tomllib.loads(path.read_text()).get("environment", {}).get("type", "mixed-effect")
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        return True  # let load_experiment say what is wrong
+    return kind in ENVIRONMENTS and "data" in ENVIRONMENTS[kind][1]
+
+
 def _data_override(data: Path | None) -> dict | None:
     if data is None:
         return None
@@ -271,8 +282,9 @@ def reproduce(
             return
         _check_overrides(runs, horizon, jobs, None)
         override = _data_override(data)
-        exps = [load_experiment(p, override).replace(runs=runs, horizon=horizon,
-                                                     vectorize=vectorize).only(_names(policies))
+        # in a group, --data goes to the files whose environment reads data (MovieLens)
+        exps = [load_experiment(p, override if len(paths) == 1 or _takes_data(p) else None)
+                .replace(runs=runs, horizon=horizon, vectorize=vectorize).only(_names(policies))
                 for p in paths]
     except ConfigError as exc:
         raise _fail(str(exc)) from None
