@@ -687,8 +687,8 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         'lean-ordered-scores-mix-sign', 'models/mixed_effect.py',
-        '            mean = mean + _rowdot(v, mix)\n            scores = v.dot(x)',
-        '            mean = mean - _rowdot(v, mix)\n            scores = v.dot(x)',
+        '            mean = mean + rowdot(v, mix)\n            scores = v.dot(x)',
+        '            mean = mean - rowdot(v, mix)\n            scores = v.dot(x)',
         'the ordered fast draw subtracts the effects\' share of the mean',
         ("tests/test_online_fastpaths.py", T_EXACT),
     ),

@@ -19,6 +19,11 @@ import math
 import numpy as np
 import scipy.linalg as sla
 
+try:  # np.einsum's C function without its Python wrapper (what np.einsum calls: the same bits)
+    from numpy._core.multiarray import c_einsum as _c_einsum
+except ImportError:  # pragma: no cover - numpy < 2
+    _c_einsum = np.einsum
+
 
 class NotPositiveDefiniteError(np.linalg.LinAlgError):
     """A downdate or factorisation would leave a matrix that is not positive definite."""
@@ -148,5 +153,5 @@ def matvec(A: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise dot products of two (n, d) arrays, (n,)."""
-    return np.einsum("ij,ij->i", a, b)
+    return _c_einsum("ij,ij->i", a, b)
 

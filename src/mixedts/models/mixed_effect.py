@@ -42,17 +42,6 @@ from .linear_gaussian import (
     mix_cov,
 )
 
-try:  # np.einsum without its Python wrapper (the same C function: the same bits)
-    from numpy._core.multiarray import c_einsum as _c_einsum
-except ImportError:  # pragma: no cover - numpy < 2
-    _c_einsum = np.einsum
-
-
-def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """:func:`~mixedts.linalg.rowdot` (row-wise dot products of two (n, d) arrays)."""
-    return _c_einsum("ij,ij->i", a, b)
-
-
 #: largest (K, L·d) score map ``sample_scores_many`` forms densely (else sparse)
 _DENSE_SCORE_MAP = 1 << 21
 
@@ -313,13 +302,13 @@ class MixedEffectModel:
         if x.ndim == 1:  # ROWS.mv and ROWS.dot with one shared context
             v = st.S[:n].reshape(n * d, d).dot(x).reshape(n, d)
             mean = st.m[:n].dot(x)
-            mean = mean + _rowdot(v, mix)
+            mean = mean + rowdot(v, mix)
             scores = v.dot(x)  # the variances, then the scores in place
         else:  # a context per action (slot i is action i: no gather)
             v = np.matmul(st.S[:n], x[..., None])[..., 0]
-            mean = _rowdot(st.m[:n], x)
-            mean = mean + _rowdot(v, mix)
-            scores = _rowdot(v, x)
+            mean = rowdot(st.m[:n], x)
+            mean = mean + rowdot(v, mix)
+            scores = rowdot(v, x)
         np.sqrt(scores, out=scores)
         scores *= z[Ld:]
         scores += mean
