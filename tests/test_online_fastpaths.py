@@ -166,3 +166,43 @@ def test_the_fast_round_keeps_factored_and_per_action_priors_on_their_paths():
         psi = model.effects.draw(z[:6].reshape(model.effects.h.shape)).reshape(3, 2)
         want = draw_scores(*model._scores_given(x, psi), z[6:])
         assert np.array_equal(model.sample_scores(x, g1), want)
+
+
+def test_outer_is_the_broadcast_product_bit_for_bit():
+    """linalg.outer (one BLAS product with an inner dimension of one) is a[:, None] * b."""
+    from mixedts.linalg import outer
+
+    rng = np.random.default_rng(11)
+    for n, m in ((1, 1), (2, 2), (3, 7), (20, 10), (64, 3)):
+        for scale in (1e-150, 1e-3, 1.0, 1e150):
+            a, b = rng.normal(size=n) * scale, rng.normal(size=m) / scale
+            assert np.array_equal(outer(a, b), a[:, None] * b)
+
+
+@pytest.mark.parametrize("form", ["shared", "per-action", "prior-mean"])
+def test_observe_in_place_is_propose_and_commit_bit_for_bit(form):
+    """The online round's in-place store step writes what propose + commit write."""
+    from mixedts.models.actions import ActionStore
+
+    rng = np.random.default_rng(12)
+    K, d = 6, 3
+    cov = _spd(rng, d) if form == "shared" else np.stack([_spd(rng, d) for _ in range(K)])
+    mean = rng.normal(size=(K, d)) if form == "prior-mean" else None
+    store = ActionStore(K, cov, 0.8, prior_mean=mean)
+    for a in range(K):  # every action observed once through the general step
+        store.commit(store.propose(a, rng.uniform(-1, 1, d), float(rng.normal())))
+    other = copy.deepcopy(store)
+    for _ in range(30):
+        a, x, y = int(rng.integers(K)), rng.uniform(-1, 1, d), float(rng.normal())
+        p = other.propose(a, x, y)
+        other.commit(p)
+        w, dpm = store.observe_in_place(a, x, y)
+        if form == "prior-mean":
+            assert w is None and dpm is None and p["w"] is None
+        else:
+            assert np.array_equal(w, p["w"]) and np.array_equal(dpm, p["dpm"])
+    for name in ("S", "b", "m", "G", "counts"):
+        assert np.array_equal(getattr(store, name), getattr(other, name)), name
+    # control: one more observation on one side only is seen
+    store.observe_in_place(0, np.ones(d), 1.0)
+    assert not np.array_equal(store.S, other.S)

@@ -686,6 +686,27 @@ MUTANTS: list[Mutant] = [
         ("tests/test_online_fastpaths.py", T_EXACT),
     ),
     Mutant(
+        'in-place-observe-residual-sign', 'models/actions.py',
+        'dpm = w * ((y - float(v.dot(b))) / root)',
+        'dpm = w * ((y + float(v.dot(b))) / root)',
+        'the in-place store step (the online round) of the wrong residual sign',
+        ("tests/test_online_fastpaths.py", T_EXACT),
+    ),
+    Mutant(
+        'in-place-observe-covariance-sign', 'models/actions.py',
+        "np.subtract(S, s[:, None].dot(s[None]), out=S)",
+        "np.add(S, s[:, None].dot(s[None]), out=S)",
+        "the in-place store step adds s sᵀ to S instead of removing it",
+        ("tests/test_online_fastpaths.py", T_EXACT),
+    ),
+    Mutant(
+        'in-place-observe-gram-noise', 'models/actions.py',
+        '        xs = x / nv  # dG',
+        '        xs = x * 1.0  # dG',
+        'the in-place store step forgets σ² in G and b',
+        ("tests/test_online_fastpaths.py", T_EXACT),
+    ),
+    Mutant(
         'lean-ordered-scores-mix-sign', 'models/mixed_effect.py',
         '            mean = mean + rowdot(v, mix)\n            scores = v.dot(x)',
         '            mean = mean - rowdot(v, mix)\n            scores = v.dot(x)',
@@ -1018,8 +1039,8 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         'gaussian-in-place-potter-sign', 'models/gaussian.py',
-        '_rank_one(-1.0 / (r * (1.0 + r)), Cz, z, self.C)',
-        '_rank_one(1.0 / (r * (1.0 + r)), Cz, z, self.C)',
+        'alpha = -1.0 / (r * (1.0 + r))',
+        'alpha = 1.0 / (r * (1.0 + r))',
         'in-place Potter update of the wrong sign',
         ("tests/test_exactness.py",),
     ),

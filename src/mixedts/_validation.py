@@ -165,7 +165,7 @@ def _finite_sum_of_squares(arr: np.ndarray) -> bool:
     cancels). False may also mean an overflow of finite values (|x| > 1e154, where numpy
     warns of the overflow as the scores would): callers then run the full check, which
     decides (and names the first bad entry)."""
-    flat = arr.reshape(-1)
+    flat = arr if arr.ndim == 1 else arr.reshape(-1)
     return math.isfinite(flat.dot(flat)) if flat.size else True
 
 

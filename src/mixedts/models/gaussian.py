@@ -121,7 +121,11 @@ class SqrtGaussian:
         z = C.T.dot(u) if full else C[rows].T.dot(u)
         Cz = C.dot(z)
         r = math.sqrt(1.0 + float(z.dot(z)))
-        _rank_one(-1.0 / (r * (1.0 + r)), Cz, z, self.C)
+        alpha = -1.0 / (r * (1.0 + r))
+        if C.flags.c_contiguous:  # (float64: __init__ and the loaders make it so)
+            dger(alpha, z, Cz, a=C.T, overwrite_a=True)  # C ← C − α Cz zᵀ, as _rank_one
+        else:  # pragma: no cover - the factor is kept C-contiguous
+            _rank_one(alpha, Cz, z, C)
         if full:
             self.h = self.h + dh
         else:

@@ -57,7 +57,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ..linalg import matvec, sym_inv
+from ..linalg import matvec, outer, sym_inv
 
 __all__ = [
     "COLUMNS",
@@ -190,9 +190,9 @@ class Observation(NamedTuple):
 def observe(S, P0, b, x, y, noise_var, layout=ROWS) -> Observation:
     """Condition one action on (x, y): the rank-one step of docs/math.md §2.
 
-    With v = S x, c = σ² + xᵀ v and the residual e = y − xᵀ m = y − vᵀ b::
+    With v = S x, c = σ² + xᵀ v, the residual e = y − xᵀ m = y − vᵀ b and s = v / √c::
 
-        S' = S − v vᵀ / c,   w = P0 v / √c,   P0 (m' − m) = w e / √c
+        S' = S − s sᵀ (= S − v vᵀ / c),   w = P0 s,   P0 (m' − m) = w e / √c
 
     (m' − m = v e / c; b gains y x/σ², see :func:`sufficient_statistics`).
 
@@ -202,12 +202,12 @@ def observe(S, P0, b, x, y, noise_var, layout=ROWS) -> Observation:
     """
     lay = layout
     v = lay.mv(S, x)
-    c = noise_var + lay.dot(x, v)
-    S_new = S - lay.outer(v, v) / lay.mat(c)
+    root = np.sqrt(noise_var + lay.dot(x, v))
+    s = v / lay.vec(root)
+    S_new = S - lay.outer(s, s)
     if P0 is None:
         return Observation(S_new, None, None)
-    root = np.sqrt(c)
-    w = lay.mv(P0, v) / lay.vec(root)
+    w = lay.mv(P0, s)
     return Observation(S_new, w, w * lay.vec((y - lay.dot(v, b)) / root))
 
 
@@ -228,12 +228,12 @@ def observe_one(S, P0, b, x, y: float, noise_var: float) -> Observation:
     guarantees; the scalars as Python floats, the same IEEE operations), so bitwise the same
     result. The online round's path (``ActionStore.propose``)."""
     v = x.dot(S)
-    c = noise_var + float(x.dot(v))
-    S_new = S - v[:, None] * v[None, :] / c
+    root = math.sqrt(noise_var + float(x.dot(v)))
+    s = v / root
+    S_new = S - outer(s, s)
     if P0 is None:
         return Observation(S_new, None, None)
-    root = math.sqrt(c)
-    w = v.dot(P0) / root
+    w = s.dot(P0)
     return Observation(S_new, w, w * ((y - float(v.dot(b))) / root))
 
 

@@ -457,15 +457,22 @@ class MixedEffectModel:
             return
         store = self.store
         was_new = store.slot_of[a] < 0
-        p = store.propose(a, x, y)
+        if not was_new and type(y) is float and x.strides[0] > 0:  # the online round (x is
+            # 1-d: blasable); in place
+            w, dpm = store.observe_in_place(a, x, y)
+            slot = p = None
+        else:
+            p = store.propose(a, x, y)
+            w, dpm = p["w"], p["dpm"]
         B = self.prior.mixing
         indptr = B.indptr
         lo, hi = indptr[a], indptr[a + 1]
         new_effects = None
         if hi > lo:
             bval = B.data[lo:hi]
-            u = bval[:, None] * p["w"]
-            dh = bval[:, None] * p["dpm"]
+            bcol = bval[:, None]  # (linalg.outer written out: the hot path)
+            u = bcol.dot(w[None])
+            dh = bcol.dot(dpm[None])
             if self.factored:
                 new_effects = self.effects.proposed_rank_one(B.indices[lo:hi], u, dh)
             elif hi - lo == self.n_effects:  # every effect (sorted indices): every coordinate
@@ -474,7 +481,8 @@ class MixedEffectModel:
                 rows = (B.indices[lo:hi, None] * self.dim + self._within).ravel()
                 new_effects = (rows, u.ravel(), dh.ravel())
         # commit: nothing below can fail on valid input
-        slot = store.commit(p)
+        if p is not None:
+            slot = store.commit(p)
         if was_new:
             self._slot_rows(np.array([slot]), np.array([a]))
         if new_effects is not None:
@@ -631,7 +639,7 @@ class MixedEffectModel:
         model._mix_idx[:n] = arrays["mix_idx"]
         model._mix_val[:n] = arrays["mix_val"]
         model._csr_key = None
-        model.effects.C = arrays["effects.C"].copy()
+        model.effects.C = np.array(arrays["effects.C"], dtype=np.float64)  # (C-contiguous)
         model.effects.h = arrays["effects.h"].copy()
         model.effects.mean = arrays["effects.mean"].copy()
         model._since_refactor = int(cfg["since_refactor"])

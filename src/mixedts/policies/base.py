@@ -302,7 +302,7 @@ class ContextualBandit(Persistent):
         y = V.check_reward(y)
         # Gaussian rewards under the base rules: any finite number (nothing more to check)
         if type(self)._rewards is not ContextualBandit._rewards or (
-                type(self.likelihood) is not Gaussian):
+                type(getattr(self.model, "likelihood", _GAUSSIAN)) is not Gaussian):
             y = float(self._rewards(np.array([y]), "y")[0])
         self.model.update(self._row(x, a), a, y, rng=self.rng)
 
