@@ -56,6 +56,23 @@ def test_mets_matches_joint_oracle(mixing, action_cov, effect_cov, per_action_co
     assert rel_err(policy.posterior_cov(), ref["action_cov"]) < RTOL
 
 
+@pytest.mark.parametrize("mixing", ["dense", "sparse"])
+@pytest.mark.parametrize("refactor_every", [0, 120])
+def test_mets_with_a_large_effect_space_matches_joint_oracle(mixing, refactor_every):
+    """L·d = 72: the in-place rank-one step updates the effect mean in O(n)
+    (models/gaussian.py, from n = 64 on); 300 rounds with no exact refactor at all, and with
+    refactors in between."""
+    K, L, d = 12, 9, 8
+    prior = make_prior(7, K, L, d, mixing, "shared", "full")
+    policy = MeTS(prior, noise_std=0.6, seed=2, refactor_every=refactor_every)
+    X, A, Y = run_policy(policy, np.random.default_rng(9), 300, False, K, d)
+    ref = joint_oracle(prior, 0.6, X, A, Y)
+    mean, cov = policy.effect_posterior()
+    assert rel_err(mean, ref["effect_mean"]) < RTOL
+    assert rel_err(cov, ref["effect_cov"]) < RTOL
+    assert rel_err(policy.posterior_mean(), ref["action_mean"]) < RTOL
+
+
 @pytest.mark.parametrize("mixing,action_cov,effect_cov", CASES[::3])
 def test_jointts_matches_joint_oracle(mixing, action_cov, effect_cov):
     K, L, d = 8, 3, 2

@@ -196,13 +196,41 @@ def test_observe_in_place_is_propose_and_commit_bit_for_bit(form):
         a, x, y = int(rng.integers(K)), rng.uniform(-1, 1, d), float(rng.normal())
         p = other.propose(a, x, y)
         other.commit(p)
-        w, dpm = store.observe_in_place(a, x, y)
+        w, gain = store.observe_in_place(a, x, y)
         if form == "prior-mean":
-            assert w is None and dpm is None and p["w"] is None
+            assert w is None and gain is None and p["w"] is None and p["gain"] is None
         else:
-            assert np.array_equal(w, p["w"]) and np.array_equal(dpm, p["dpm"])
+            assert np.array_equal(w, p["w"]) and gain == p["gain"]
+            assert np.array_equal(w * gain, p["dpm"])
     for name in ("S", "b", "m", "G", "counts"):
         assert np.array_equal(getattr(store, name), getattr(other, name)), name
     # control: one more observation on one side only is seen
     store.observe_in_place(0, np.ones(d), 1.0)
     assert not np.array_equal(store.S, other.S)
+
+
+@pytest.mark.parametrize("n", [20, 64, 150])
+def test_rank_one_in_place_with_a_gain_is_the_exact_step(n):
+    """With ``gain`` (dh = g u, the models' case) the mean is updated in O(n) from n = 64 on:
+    the exact step's values, the full path's, and no drift over many steps (the exact
+    μ = C Cᵀ h recomputed at the end); a wrong gain is seen (control)."""
+    rng = np.random.default_rng(n)
+    C0 = np.linalg.cholesky(_spd(rng, n))
+    h0 = rng.normal(size=n)
+    one, two, ctrl = (SqrtGaussian(C0.copy(), h0) for _ in range(3))
+    for _ in range(2000):
+        rows = np.sort(rng.choice(n, size=min(n, 6), replace=False))
+        u, g = np.zeros(n), float(rng.normal())
+        u[rows] = rng.normal(size=len(rows)) * 0.3
+        ref = one.proposed_rank_one(rows, u[rows], g * u[rows])
+        one.rank_one_in_place(rows, u[rows], g * u[rows], g)
+        two.rank_one_in_place(None, u, g * u, g)
+        ctrl.rank_one_in_place(rows, u[rows], g * u[rows], 1.01 * g)
+        np.testing.assert_allclose(one.mean, ref[2], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(one.C, two.C, rtol=1e-10, atol=1e-13)  # (rows ⊂ all: ≈)
+    np.testing.assert_allclose(one.mean, two.mean, rtol=1e-10, atol=1e-13)
+    exact = one.C @ (one.C.T @ one.h)
+    assert np.max(np.abs(one.mean - exact)) < 1e-9 * np.max(np.abs(exact))
+    exact_ctrl = ctrl.C @ (ctrl.C.T @ ctrl.h)
+    if n >= 64:  # the O(n) mean with the wrong gain drifts from μ = C Cᵀ h
+        assert np.max(np.abs(ctrl.mean - exact_ctrl)) > 1e-6 * np.max(np.abs(exact_ctrl))

@@ -401,8 +401,8 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "lg-residual", "models/linear_gaussian.py",
-        "return Observation(S_new, w, w * lay.vec((y - lay.dot(v, b)) / root))",
-        "return Observation(S_new, w, w * lay.vec(y / root))",
+        "gain = (y - lay.dot(v, b)) / root",
+        "gain = y / root",
         "the rank-one update's residual ignores the current mean",
         # the one-run round takes observe_one (its own mutant) on a repeated action; observe
         # serves first observations (b = 0 under a zero-mean prior) and the many-runs engine
@@ -680,15 +680,15 @@ MUTANTS: list[Mutant] = [
     # ------------------------------------------------------ the lean online round (issue #15)
     Mutant(
         'lean-observe-one-residual-sign', 'models/linear_gaussian.py',
-        'w * ((y - float(v.dot(b))) / root)',
-        'w * ((y + float(v.dot(b))) / root)',
+        'gain = (y - float(v.dot(b))) / root\n    return',
+        'gain = (y + float(v.dot(b))) / root\n    return',
         'the one-observation update of the wrong residual sign',
         ("tests/test_online_fastpaths.py", T_EXACT),
     ),
     Mutant(
         'in-place-observe-residual-sign', 'models/actions.py',
-        'dpm = w * ((y - float(v.dot(b))) / root)',
-        'dpm = w * ((y + float(v.dot(b))) / root)',
+        'gain = (y - float(v.dot(b))) / root',
+        'gain = (y + float(v.dot(b))) / root',
         'the in-place store step (the online round) of the wrong residual sign',
         ("tests/test_online_fastpaths.py", T_EXACT),
     ),
@@ -704,6 +704,20 @@ MUTANTS: list[Mutant] = [
         '        xs = x / nv  # dG',
         '        xs = x * 1.0  # dG',
         'the in-place store step forgets σ² in G and b',
+        ("tests/test_online_fastpaths.py", T_EXACT),
+    ),
+    Mutant(
+        'in-place-mean-sign', 'models/gaussian.py',
+        'self.mean = self.mean + q * (gain - float(q.dot(self.h)) / r2)',
+        'self.mean = self.mean + q * (gain + float(q.dot(self.h)) / r2)',
+        'the O(n) effect-mean step adds the Potter term instead of removing it',
+        ("tests/test_online_fastpaths.py", T_EXACT),
+    ),
+    Mutant(
+        'in-place-mean-radius', 'models/gaussian.py',
+        'self.mean = self.mean + q * (gain - float(q.dot(self.h)) / r2)',
+        'self.mean = self.mean + q * (gain - float(q.dot(self.h)) / r)',
+        'the O(n) effect-mean step divides by r instead of r² = 1 + |z|²',
         ("tests/test_online_fastpaths.py", T_EXACT),
     ),
     Mutant(

@@ -188,7 +188,8 @@ class ActionStore:
         """Sherman–Morrison step for one observation of action ``a``; nothing is mutated.
 
         Returns the new slot values and ``w = P0 S_old x / √c`` (M_a gains ``w wᵀ``) and
-        ``dpm = P0 (m_new − m_old)`` (the change of P0 S B that enters the effect posterior).
+        ``dpm = P0 (m_new − m_old)`` (the change of P0 S B that enters the effect posterior),
+        which is ``w`` times the scalar ``gain`` (:class:`Observation`).
         """
         slot = self.slot_of[a]
         if slot >= 0:
@@ -215,6 +216,7 @@ class ActionStore:
             "P0": P0,
             "w": obs.w,
             "dpm": obs.eta,
+            "gain": obs.gain,
         }
 
     def observe_in_place(self, a: int, x: np.ndarray, y: float):
@@ -226,18 +228,18 @@ class ActionStore:
 
         Applies when the slot exists, ``y`` is a Python float and ``x`` is :func:`blasable`
         (the caller's check); a Gaussian step on finite input cannot fail, so nothing needs
-        to stay proposed. Returns ``(w, dpm)`` as ``propose`` does (None, None without
-        effects: a prior mean in ``b``)."""
+        to stay proposed. Returns ``w`` and the gain g (``propose``'s ``dpm`` is w g; None,
+        None without effects: a prior mean in ``b``)."""
         slot = self.slot_of[a]
         S, b, G = self.S[slot], self.b[slot], self.G[slot]
         nv = self.noise_var
         v = x.dot(S)
         root = math.sqrt(nv + float(x.dot(v)))
         s = v / root
-        w = dpm = None
-        if self.prior_mean is None:  # w and η from the old b, before b moves
+        w = gain = None
+        if self.prior_mean is None:  # w and the gain from the old b, before b moves
             w = s.dot(self.P0 if self.shared else self.P0s[slot])
-            dpm = w * ((y - float(v.dot(b))) / root)
+            gain = (y - float(v.dot(b))) / root
         # (linalg.outer written out on this hot path: the same BLAS product)
         np.subtract(S, s[:, None].dot(s[None]), out=S)  # S' = S − s sᵀ
         xs = x / nv  # dG = x xsᵀ, db = xs y (sufficient_statistics)
@@ -246,7 +248,7 @@ class ActionStore:
         np.add(b, xs, out=b)
         S.dot(b, out=self.m[slot])  # m' = S' b'
         self.counts[slot] += 1
-        return w, dpm
+        return w, gain
 
     def commit(self, p: dict) -> int:
         a = p["a"]

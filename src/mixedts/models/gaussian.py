@@ -18,6 +18,9 @@ from scipy.linalg.blas import dger
 
 from ..linalg import matvec, sqrt_from_precision, sqrt_lowrank_update, sqrt_rank_one_update
 
+#: from this size on, an in-place rank-one step updates μ in O(n) (``rank_one_in_place``)
+_INCREMENTAL_MEAN_MIN = 64
+
 
 def _rank_one(alpha: float, x: np.ndarray, y: np.ndarray, C: np.ndarray) -> None:
     """C += α x yᵀ in place, for a C-contiguous (n, n) C: BLAS dger on its transpose (a
@@ -108,30 +111,44 @@ class SqrtGaussian:
         C_new = sqrt_rank_one_update(self.C, z)
         return C_new, h_new, _info_mean(C_new, h_new)
 
-    def rank_one_in_place(self, rows: np.ndarray, u: np.ndarray, dh: np.ndarray) -> None:
+    def rank_one_in_place(self, rows: np.ndarray, u: np.ndarray, dh: np.ndarray,
+                          gain: float | None = None) -> None:
         """:meth:`proposed_rank_one` and :meth:`commit` of one Gaussian, done in place: the
         Potter step C ← C − α (C z) zᵀ is one BLAS rank-one pass over C (no copy of the
-        (n, n) factor), then μ = C Cᵀ h. For the one-run models, whose Gaussian updates cannot
-        fail once validated. ``rows=None``: every coordinate."""
+        (n, n) factor). For the one-run models, whose Gaussian updates cannot fail once
+        validated. ``rows=None``: every coordinate.
+
+        The mean: with ``gain`` g where ``dh = g u`` (the models' case: η's step is g w), from
+        Σ' = Σ − q qᵀ / r² (q = C z, r² = 1 + |z|²) and Σ dh = g q::
+
+            μ' = Σ' h' = μ + q (g − qᵀh' / r²)
+
+        O(n) past the Potter step, where μ = C Cᵀ h reads C twice more (what is done without
+        ``gain``, and below n = 64 where the two products cost less than the three O(n) calls);
+        the periodic exact refactor bounds its rounding drift."""
         C = self.C
         n = self.h.shape[-1]
         full = rows is None or len(rows) == n
         # C is kept C-contiguous (so Cᵀ and C[rows]ᵀ are F-contiguous): ``.dot`` is the BLAS
         # call of ``@``, the same bits, at a third of the call's overhead on small factors
         z = C.T.dot(u) if full else C[rows].T.dot(u)
-        Cz = C.dot(z)
-        r = math.sqrt(1.0 + float(z.dot(z)))
+        q = C.dot(z)
+        r2 = 1.0 + float(z.dot(z))
+        r = math.sqrt(r2)
         alpha = -1.0 / (r * (1.0 + r))
         if C.flags.c_contiguous:  # (float64: __init__ and the loaders make it so)
-            dger(alpha, z, Cz, a=C.T, overwrite_a=True)  # C ← C − α Cz zᵀ, as _rank_one
+            dger(alpha, z, q, a=C.T, overwrite_a=True)  # C ← C − α q zᵀ, as _rank_one
         else:  # pragma: no cover - the factor is kept C-contiguous
-            _rank_one(alpha, Cz, z, C)
+            _rank_one(alpha, q, z, C)
         if full:
             self.h = self.h + dh
         else:
             self.h = self.h.copy()
             self.h[rows] += dh
-        self.mean = C.dot(C.T.dot(self.h))  # μ = C Cᵀ h (:func:`_info_mean`)
+        if gain is None or n < _INCREMENTAL_MEAN_MIN:  # (two small products: cheaper)
+            self.mean = C.dot(C.T.dot(self.h))  # μ = C Cᵀ h (:func:`_info_mean`)
+        else:
+            self.mean = self.mean + q * (gain - float(q.dot(self.h)) / r2)
 
     def proposed_lowrank(
         self, W: np.ndarray, dh: np.ndarray, signs: np.ndarray | None = None

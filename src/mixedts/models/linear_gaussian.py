@@ -183,8 +183,11 @@ class Observation(NamedTuple):
     S: np.ndarray
     #: M gains w wᵀ, (…, d) (None without effects)
     w: np.ndarray | None
-    #: η gains this, P0 (m' − m), (…, d) (None without effects)
+    #: η gains this, P0 (m' − m) = w g, (…, d) (None without effects)
     eta: np.ndarray | None
+    #: g = e / √c, the residual's share: η's step is ``g`` times ``w`` (…,) (None without
+    #: effects)
+    gain: np.ndarray | float | None = None
 
 
 def observe(S, P0, b, x, y, noise_var, layout=ROWS) -> Observation:
@@ -208,7 +211,8 @@ def observe(S, P0, b, x, y, noise_var, layout=ROWS) -> Observation:
     if P0 is None:
         return Observation(S_new, None, None)
     w = lay.mv(P0, s)
-    return Observation(S_new, w, w * lay.vec((y - lay.dot(v, b)) / root))
+    gain = (y - lay.dot(v, b)) / root
+    return Observation(S_new, w, w * lay.vec(gain), gain)
 
 
 def blasable(a: np.ndarray) -> bool:
@@ -234,7 +238,8 @@ def observe_one(S, P0, b, x, y: float, noise_var: float) -> Observation:
     if P0 is None:
         return Observation(S_new, None, None)
     w = s.dot(P0)
-    return Observation(S_new, w, w * ((y - float(v.dot(b))) / root))
+    gain = (y - float(v.dot(b))) / root
+    return Observation(S_new, w, w * gain, gain)
 
 
 def effect_terms(P0: np.ndarray, S: np.ndarray, m: np.ndarray, offset=None):

@@ -459,27 +459,26 @@ class MixedEffectModel:
         was_new = store.slot_of[a] < 0
         if not was_new and type(y) is float and x.strides[0] > 0:  # the online round (x is
             # 1-d: blasable); in place
-            w, dpm = store.observe_in_place(a, x, y)
+            w, gain = store.observe_in_place(a, x, y)
             slot = p = None
         else:
             p = store.propose(a, x, y)
-            w, dpm = p["w"], p["dpm"]
+            w, gain = p["w"], p["gain"]
         B = self.prior.mixing
         indptr = B.indptr
         lo, hi = indptr[a], indptr[a + 1]
         new_effects = None
         if hi > lo:
             bval = B.data[lo:hi]
-            bcol = bval[:, None]  # (linalg.outer written out: the hot path)
-            u = bcol.dot(w[None])
-            dh = bcol.dot(dpm[None])
+            u = bval[:, None].dot(w[None])  # b_a ⊗ w (linalg.outer written out: hot path)
+            dh = u * gain  # b_a ⊗ P0 (m' − m) = g (b_a ⊗ w)
             if self.factored:
                 new_effects = self.effects.proposed_rank_one(B.indices[lo:hi], u, dh)
             elif hi - lo == self.n_effects:  # every effect (sorted indices): every coordinate
-                new_effects = (None, u.ravel(), dh.ravel())
+                new_effects = (None, u.ravel(), dh.ravel(), gain)
             else:  # applied in place below: a rank-one step cannot fail
                 rows = (B.indices[lo:hi, None] * self.dim + self._within).ravel()
-                new_effects = (rows, u.ravel(), dh.ravel())
+                new_effects = (rows, u.ravel(), dh.ravel(), gain)
         # commit: nothing below can fail on valid input
         if p is not None:
             slot = store.commit(p)
