@@ -76,6 +76,31 @@ def test_results_are_identical_for_any_number_of_jobs():
     assert not np.allclose(other.frame["reward"], one.frame["reward"])
 
 
+class Broken:
+    """A policy whose every select raises (module level: the workers unpickle it)."""
+
+    def __init__(self, env, rng):
+        pass
+
+    def select(self, x):
+        raise ValueError("broken policy")
+
+    def update(self, x, a, y):  # pragma: no cover - never reached
+        pass
+
+
+@pytest.mark.parametrize("n_jobs", [2, 3])
+def test_an_error_in_a_task_reaches_the_caller_and_the_pool_survives(n_jobs):
+    """With n jobs this process runs tasks beside n − 1 workers: an error raised in either is
+    the caller's, and the next experiment runs (and equals the one-job results)."""
+    env = small_env()
+    with pytest.raises(ValueError, match="broken policy"):
+        simulate(env, {"meTS": PolicySpec("MeTS"), "broken": Broken}, horizon=30, n_runs=4,
+                 seed=1, n_jobs=n_jobs, quiet=True)
+    one = simulate(env, POLICIES, horizon=20, n_runs=4, seed=3, n_jobs=1, quiet=True)
+    _same(one, simulate(env, POLICIES, horizon=20, n_runs=4, seed=3, n_jobs=n_jobs, quiet=True))
+
+
 def test_batched_runs_do_not_depend_on_jobs_or_on_the_other_runs():
     # 12 runs: one task per policy with one job, several with two (plan_units); a run's result
     # must not depend on its group

@@ -411,7 +411,8 @@ def simulate(
     seed : int, SeedSequence or None
         The root seed. Results are identical for any ``n_jobs`` and scheduler.
     n_jobs : int
-        Local worker processes (joblib; -1: all cores). 1 runs in this process.
+        Local processes (-1: all cores): this one and n − 1 of joblib's loky workers, each
+        taking the next task as it is free. 1 runs everything in this process.
     scheduler : dask.distributed.Client or str, optional
         Run the tasks on this Dask cluster (a ``"tcp://host:port"`` address or a client).
     quiet : bool
@@ -510,20 +511,98 @@ def _execute(args: list[tuple], n_jobs: int, scheduler):
     """Yield (index, result) for every task, in any order."""
     if scheduler is not None:
         yield from _execute_dask(args, scheduler)
-    elif n_jobs == 1:
+    elif n_jobs == 1 or len(args) <= 1:
         for i, a in enumerate(args):
             yield i, run_unit(*a)
     else:
-        from joblib import Parallel, delayed
-
-        # one task at a time, in the planned order (longest first): a free worker takes the
-        # next one; results come back as they finish
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)
-        yield from parallel(delayed(_indexed)(i, a) for i, a in enumerate(args))
+        yield from _execute_local(args, _workers(n_jobs, None))
 
 
-def _indexed(i: int, a: tuple) -> tuple[int, list]:
-    return i, run_unit(*a)
+def _execute_local(args: list[tuple], n_processes: int):
+    """Yield (index, result) for every task on ``n_processes`` processes: this one and
+    n − 1 of joblib's loky workers, each taking the next task in the planned order (longest
+    first) as soon as it is free. This process works from the start, while the workers start
+    up (~0.5 s, which a pool of n workers adds to the wall time). BLAS gets cpu / n threads
+    in every process, as joblib gives its workers."""
+    import os
+    import queue
+    import threading
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from joblib.externals.loky import get_reusable_executor
+
+    todo = list(range(len(args)))[::-1]  # pop(): the next task in the planned order
+    lock = threading.Lock()
+    finished: queue.Queue = queue.Queue()
+
+    def take():
+        with lock:
+            return todo.pop() if todo else None
+
+    threads = max(1, (os.cpu_count() or 1) // n_processes)
+    pool = get_reusable_executor(max_workers=n_processes - 1,
+                                 env={name: str(threads) for name in _THREAD_VARIABLES})
+
+    def feed():  # keeps every worker busy: the next task as soon as one finishes
+        running = {}
+        try:
+            for _ in range(n_processes - 1):
+                if (i := take()) is not None:
+                    running[pool.submit(run_unit, *args[i])] = i
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    finished.put((running.pop(future), future))
+                    if (i := take()) is not None:
+                        running[pool.submit(run_unit, *args[i])] = i
+        except BaseException as exc:  # pragma: no cover - a broken pool: raised below
+            finished.put((-1, exc))
+        finally:
+            finished.put(None)  # the feeder is done
+
+    threading.Thread(target=feed, name="mixedts-feed", daemon=True).start()
+    feeding = True
+
+    def collect(block: bool):
+        nonlocal feeding
+        while feeding:
+            try:
+                item = finished.get(block=block)
+            except queue.Empty:
+                return
+            if item is None:
+                feeding = False
+            elif item[0] < 0:  # pragma: no cover
+                raise item[1]
+            else:
+                yield item[0], item[1].result()
+
+    try:
+        with _blas_threads(threads):
+            while (i := take()) is not None:
+                yield i, run_unit(*args[i])
+                yield from collect(block=False)
+        yield from collect(block=True)
+    finally:
+        with lock:  # after an error no new task starts (running ones finish unseen)
+            todo.clear()
+
+
+#: the thread-count variables of the BLAS and OpenMP runtimes (those joblib sets for workers)
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def _blas_threads(n: int):
+    """BLAS limited to ``n`` threads in this process while it runs tasks (threadpoolctl, where
+    installed; it comes with the experiments extra)."""
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n)
 
 
 def _workers(n_jobs: int, scheduler) -> int:
