@@ -577,15 +577,19 @@ def _execute_local(args: list[tuple], n_processes: int):
             else:
                 yield item[0], item[1].result()
 
+    complete = False
     try:
         with _blas_threads(threads):
             while (i := take()) is not None:
                 yield i, run_unit(*args[i])
                 yield from collect(block=False)
         yield from collect(block=True)
+        complete = True
     finally:
-        with lock:  # after an error no new task starts (running ones finish unseen)
-            todo.clear()
+        if not complete:  # an error or an interrupt: no new task, and the workers stop now
+            with lock:
+                todo.clear()
+            pool.shutdown(wait=False, kill_workers=True)
 
 
 #: the thread-count variables of the BLAS and OpenMP runtimes (those joblib sets for workers)
