@@ -226,8 +226,8 @@ def main() -> None:
               "| L | floor | MeTS | × floor | FactoredMeTS | × floor |",
               "|---:|---:|---:|---:|---:|---:|"]
     for L, floor, mets, fa in floor_multiples(100 if args.quick else 400):
-        lines.append(f"| {L} | {fmt(floor)} | {fmt(mets)} | {mets / floor:.1f}× | {fmt(fa)} | "
-                     f"{fa / floor:.1f}× |")
+        lines.append(f"| {L} | {fmt(floor)} | {fmt(mets)} | {mets / floor:.2f}× | {fmt(fa)} | "
+                     f"{fa / floor:.2f}× |")
         print(lines[-1], flush=True)
     lines.append(f"\nLoad average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}.")
     for K, L, d, shared, text in profiles:
