@@ -1,6 +1,7 @@
 """The experiment engine: seeding, parallel equality, regret, results, policies, configs."""
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -76,29 +77,48 @@ def test_results_are_identical_for_any_number_of_jobs():
     assert not np.allclose(other.frame["reward"], one.frame["reward"])
 
 
-class Broken:
-    """A policy whose every select raises (module level: the workers unpickle it)."""
+class BrokenIn:
+    """A factory of policies whose select raises, in this process (``where="main"``) or only
+    in a worker process (module level: the workers unpickle it)."""
 
-    def __init__(self, env, rng):
-        pass
+    def __init__(self, where: str):
+        self.where, self.parent = where, os.getpid()
+
+    def __call__(self, env, rng):
+        return self
+
+    def relative_cost(self) -> float:  # planned first: this process takes one at once
+        return 100.0
 
     def select(self, x):
-        raise ValueError("broken policy")
+        if (os.getpid() == self.parent) == (self.where == "main"):
+            raise ValueError(f"broken in {self.where}")
+        return 0
 
-    def update(self, x, a, y):  # pragma: no cover - never reached
+    def update(self, x, a, y):
         pass
 
 
+@pytest.mark.parametrize("where", ["main", "worker"])
 @pytest.mark.parametrize("n_jobs", [2, 3])
-def test_an_error_in_a_task_reaches_the_caller_and_the_pool_survives(n_jobs):
+def test_an_error_in_a_task_reaches_the_caller_and_the_pool_survives(n_jobs, where):
     """With n jobs this process runs tasks beside n − 1 workers: an error raised in either is
     the caller's, and the next experiment runs (and equals the one-job results)."""
     env = small_env()
-    with pytest.raises(ValueError, match="broken policy"):
-        simulate(env, {"meTS": PolicySpec("MeTS"), "broken": Broken}, horizon=30, n_runs=4,
-                 seed=1, n_jobs=n_jobs, quiet=True)
+    with pytest.raises(ValueError, match=f"broken in {where}"):
+        simulate(env, {"meTS": PolicySpec("MeTS"), "broken": BrokenIn(where)}, horizon=30,
+                 n_runs=6, seed=1, n_jobs=n_jobs, quiet=True)
     one = simulate(env, POLICIES, horizon=20, n_runs=4, seed=3, n_jobs=1, quiet=True)
     _same(one, simulate(env, POLICIES, horizon=20, n_runs=4, seed=3, n_jobs=n_jobs, quiet=True))
+
+
+def test_jobs_that_leave_one_process_run_here():
+    """-k jobs leave cpu + 1 − k processes: one (or fewer) runs everything in this process."""
+    env = small_env()
+    one = simulate(env, POLICIES, horizon=20, n_runs=3, seed=3, n_jobs=1, quiet=True)
+    for n_jobs in (-(os.cpu_count() or 1), -(os.cpu_count() or 1) - 5):
+        _same(one, simulate(env, POLICIES, horizon=20, n_runs=3, seed=3, n_jobs=n_jobs,
+                            quiet=True))
 
 
 def test_batched_runs_do_not_depend_on_jobs_or_on_the_other_runs():

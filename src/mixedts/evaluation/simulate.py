@@ -511,19 +511,22 @@ def _execute(args: list[tuple], n_jobs: int, scheduler):
     """Yield (index, result) for every task, in any order."""
     if scheduler is not None:
         yield from _execute_dask(args, scheduler)
-    elif n_jobs == 1 or len(args) <= 1:
-        for i, a in enumerate(args):
-            yield i, run_unit(*a)
     else:
-        yield from _execute_local(args, _workers(n_jobs, None))
+        n = min(_workers(n_jobs, None), len(args))  # (-k may leave one process; no idle ones)
+        if n <= 1:
+            for i, a in enumerate(args):
+                yield i, run_unit(*a)
+        else:
+            yield from _execute_local(args, n)
 
 
 def _execute_local(args: list[tuple], n_processes: int):
     """Yield (index, result) for every task on ``n_processes`` processes: this one and
     n − 1 of joblib's loky workers, each taking the next task in the planned order (longest
-    first) as soon as it is free. This process works from the start, while the workers start
-    up (~0.5 s, which a pool of n workers adds to the wall time). BLAS gets cpu / n threads
-    in every process, as joblib gives its workers."""
+    first) as soon as it is free. This process takes the longest task at once, while the
+    workers start up (~0.5 s, which a pool of n workers adds to the wall time). BLAS gets
+    cpu / n threads in every process, as joblib gives its workers. After an error no new task
+    starts (a worker's current one ends unseen); an interrupt also stops the workers."""
     import os
     import queue
     import threading
@@ -560,6 +563,7 @@ def _execute_local(args: list[tuple], n_processes: int):
         finally:
             finished.put(None)  # the feeder is done
 
+    first = take()  # the longest task: this process, which needs no start-up
     threading.Thread(target=feed, name="mixedts-feed", daemon=True).start()
     feeding = True
 
@@ -577,19 +581,22 @@ def _execute_local(args: list[tuple], n_processes: int):
             else:
                 yield item[0], item[1].result()
 
-    complete = False
     try:
         with _blas_threads(threads):
-            while (i := take()) is not None:
+            i = first
+            while i is not None:
                 yield i, run_unit(*args[i])
                 yield from collect(block=False)
+                i = take()
         yield from collect(block=True)
-        complete = True
-    finally:
-        if not complete:  # an error or an interrupt: no new task, and the workers stop now
-            with lock:
-                todo.clear()
-            pool.shutdown(wait=False, kill_workers=True)
+    except KeyboardInterrupt:  # the user stops: so do the workers, at once
+        with lock:
+            todo.clear()
+        pool.shutdown(wait=False, kill_workers=True)
+        raise
+    finally:  # after an error no new task starts; a worker's current one ends unseen
+        with lock:
+            todo.clear()
 
 
 #: the thread-count variables of the BLAS and OpenMP runtimes (those joblib sets for workers)

@@ -230,7 +230,7 @@ class ActionStore:
         (the caller's check); a Gaussian step on finite input cannot fail, so nothing needs
         to stay proposed. Returns ``w`` and the gain g (``propose``'s ``dpm`` is w g; None,
         None without effects: a prior mean in ``b``)."""
-        slot = self.slot_of[a]
+        slot = int(self.slot_of[a])  # (an int: the rows below are views, written in place)
         S, b, G = self.S[slot], self.b[slot], self.G[slot]
         nv = self.noise_var
         v = x.dot(S)

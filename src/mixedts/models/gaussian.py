@@ -111,24 +111,28 @@ class SqrtGaussian:
         C_new = sqrt_rank_one_update(self.C, z)
         return C_new, h_new, _info_mean(C_new, h_new)
 
-    def rank_one_in_place(self, rows: np.ndarray, u: np.ndarray, dh: np.ndarray,
-                          gain: float | None = None) -> None:
+    def rank_one_in_place(self, rows: np.ndarray, u: np.ndarray, dh: np.ndarray | None = None,
+                          *, gain: float | None = None) -> None:
         """:meth:`proposed_rank_one` and :meth:`commit` of one Gaussian, done in place: the
         Potter step C ← C − α (C z) zᵀ is one BLAS rank-one pass over C (no copy of the
         (n, n) factor). For the one-run models, whose Gaussian updates cannot fail once
-        validated. ``rows=None``: every coordinate.
+        validated. ``rows=None``: every coordinate. ``h`` gains ``dh``, or ``gain · u`` when
+        the scalar ``gain`` g is given instead (the models' case: η's step is g w).
 
-        The mean: with ``gain`` g where ``dh = g u`` (the models' case: η's step is g w), from
-        Σ' = Σ − q qᵀ / r² (q = C z, r² = 1 + |z|²) and Σ dh = g q::
+        The mean: with ``gain``, from Σ' = Σ − q qᵀ / r² (q = C z, r² = 1 + |z|²) and
+        Σ u = q, the update in innovation form::
 
-            μ' = Σ' h' = μ + q (g − qᵀh' / r²)
+            μ' = Σ' (h + g u) = μ + q (g − uᵀμ) / r²
 
-        O(n) past the Potter step, where μ = C Cᵀ h reads C twice more (what is done without
-        ``gain``, and below n = 64 where the two products cost less than the three O(n) calls);
-        the periodic exact refactor bounds its rounding drift."""
+        O(n) past the Potter step, reading neither C again nor h (μ = C Cᵀ h reads C twice
+        more: what is done without ``gain``, and below n = 64 where the two products cost less
+        than the O(n) calls); it shrinks earlier rounding by Σ'Σ⁻¹, and the periodic exact
+        refactor bounds what remains."""
         C = self.C
         n = self.h.shape[-1]
         full = rows is None or len(rows) == n
+        if gain is not None:
+            dh = u * gain
         # C is kept C-contiguous (so Cᵀ and C[rows]ᵀ are F-contiguous): ``.dot`` is the BLAS
         # call of ``@``, the same bits, at a third of the call's overhead on small factors
         z = C.T.dot(u) if full else C[rows].T.dot(u)
@@ -136,9 +140,11 @@ class SqrtGaussian:
         r2 = 1.0 + float(z.dot(z))
         r = math.sqrt(r2)
         alpha = -1.0 / (r * (1.0 + r))
-        if C.flags.c_contiguous:  # (float64: __init__ and the loaders make it so)
-            dger(alpha, z, q, a=C.T, overwrite_a=True)  # C ← C − α q zᵀ, as _rank_one
-        else:  # pragma: no cover - the factor is kept C-contiguous
+        if gain is not None and n >= _INCREMENTAL_MEAN_MIN:  # uᵀμ before μ moves
+            innovation = (gain - float(u.dot(self.mean if full else self.mean[rows]))) / r2
+        if C.flags.c_contiguous and C.dtype == np.float64:  # (what __init__ and the loaders
+            dger(alpha, z, q, a=C.T, overwrite_a=True)  # keep): C ← C − α q zᵀ, as _rank_one
+        else:  # pragma: no cover
             _rank_one(alpha, q, z, C)
         if full:
             self.h = self.h + dh
@@ -148,7 +154,7 @@ class SqrtGaussian:
         if gain is None or n < _INCREMENTAL_MEAN_MIN:  # (two small products: cheaper)
             self.mean = C.dot(C.T.dot(self.h))  # μ = C Cᵀ h (:func:`_info_mean`)
         else:
-            self.mean = self.mean + q * (gain - float(q.dot(self.h)) / r2)
+            self.mean = self.mean + q * innovation
 
     def proposed_lowrank(
         self, W: np.ndarray, dh: np.ndarray, signs: np.ndarray | None = None

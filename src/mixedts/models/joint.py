@@ -186,7 +186,7 @@ class JointGaussianModel:
         model = cls(prior_from_arrays(arrays), cfg["noise_std"], cfg["refactor_every"])
         model.G = arrays["G"].copy()
         model.b = arrays["b"].copy()
-        model.gauss.C = np.array(arrays["gauss.C"], dtype=np.float64)  # (C-contiguous)
+        model.gauss.C = np.array(arrays["gauss.C"], dtype=np.float64, order="C")
         model.gauss.h = arrays["gauss.h"].copy()
         model.gauss.mean = arrays["gauss.mean"].copy()
         model._since_refactor = int(cfg["since_refactor"])

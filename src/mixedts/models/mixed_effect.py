@@ -471,14 +471,14 @@ class MixedEffectModel:
         if hi > lo:
             bval = B.data[lo:hi]
             u = bval[:, None].dot(w[None])  # b_a ⊗ w (linalg.outer written out: hot path)
-            dh = u * gain  # b_a ⊗ P0 (m' − m) = g (b_a ⊗ w)
+            # h gains b_a ⊗ P0 (m' − m) = g (b_a ⊗ w)
             if self.factored:
-                new_effects = self.effects.proposed_rank_one(B.indices[lo:hi], u, dh)
+                new_effects = self.effects.proposed_rank_one(B.indices[lo:hi], u, u * gain)
             elif hi - lo == self.n_effects:  # every effect (sorted indices): every coordinate
-                new_effects = (None, u.ravel(), dh.ravel(), gain)
+                new_effects = (None, u.ravel())
             else:  # applied in place below: a rank-one step cannot fail
                 rows = (B.indices[lo:hi, None] * self.dim + self._within).ravel()
-                new_effects = (rows, u.ravel(), dh.ravel(), gain)
+                new_effects = (rows, u.ravel())
         # commit: nothing below can fail on valid input
         if p is not None:
             slot = store.commit(p)
@@ -488,7 +488,7 @@ class MixedEffectModel:
             if self.factored:
                 self.effects.commit(*new_effects)
             else:
-                self.effects.rank_one_in_place(*new_effects)
+                self.effects.rank_one_in_place(*new_effects, gain=gain)
         self.n_updates += 1
         self._since_refactor += 1
         every = self.refactor_every
@@ -638,7 +638,7 @@ class MixedEffectModel:
         model._mix_idx[:n] = arrays["mix_idx"]
         model._mix_val[:n] = arrays["mix_val"]
         model._csr_key = None
-        model.effects.C = np.array(arrays["effects.C"], dtype=np.float64)  # (C-contiguous)
+        model.effects.C = np.array(arrays["effects.C"], dtype=np.float64, order="C")
         model.effects.h = arrays["effects.h"].copy()
         model.effects.mean = arrays["effects.mean"].copy()
         model._since_refactor = int(cfg["since_refactor"])
