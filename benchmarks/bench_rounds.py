@@ -1154,7 +1154,7 @@ def main(argv=None) -> int:
         ratios.append((f"floor(K={fmt_k(kb)}) / floor(K={fmt_k(ka)}) [the memory hierarchy]",
                        floors[kb] / floors[ka], "(information)", None))
         v = (rt("MeTS", kb) / floors[kb]) / (rt("MeTS", ka) / floors[ka])
-        ratios.append((f"[t_MeTS / floor](K={fmt_k(kb)}) / [t_MeTS / floor](K={fmt_k(ka)})",
+        ratios.append((f"(t_MeTS / floor at K={fmt_k(kb)}) / (t_MeTS / floor at K={fmt_k(ka)})",
                        v, "<= 1.2", v <= 1.2))
     kp = 2_000 if not quick else peer_Ks[0]
     if not args.no_peers:
