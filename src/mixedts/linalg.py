@@ -156,7 +156,6 @@ def rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _c_einsum("ij,ij->i", a, b)
 
 
-
 def outer(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The outer product ``a bᵀ`` of two vectors, (n, m), as one BLAS product with an inner
     dimension of one: each entry is the one rounded product a_i b_j, so bitwise
