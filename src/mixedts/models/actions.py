@@ -354,6 +354,15 @@ class ActionStore:
             )
         return out
 
+    def prior_var_rounds(self, xs: np.ndarray, n_actions: int) -> np.ndarray:
+        """``x_iᵀ Σ0_i x_i`` for n rounds at once, a new (n, K) array: ``xs`` (n, 1, d) for
+        shared contexts or (n, K, d); the observed slots' entries are the caller's to
+        overwrite."""
+        if self.shared:
+            return np.broadcast_to(np.einsum("...i,ij,...j->...", xs, self.action_cov, xs),
+                                   (len(xs), n_actions)).copy()
+        return np.einsum("...i,...ij,...j->...", xs, self.action_cov, xs)
+
     def observed_scores(self, x: np.ndarray, prior_means: np.ndarray,
                         premultiplied: bool = False):
         """Mean and variance of ``x_aᵀ θ_a | c_a`` for the observed slots.

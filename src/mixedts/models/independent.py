@@ -109,11 +109,7 @@ class IndependentGaussianModel:
         xs = X[:, None, :] if X.ndim == 2 else X  # (n, 1 or K, d)
         mean = np.broadcast_to(np.einsum("...i,...i->...", xs, self.prior_mean), (n_r, K)).copy()
         st = self.store
-        if st.shared:
-            var = np.broadcast_to(np.einsum("...i,ij,...j->...", xs, st.action_cov, xs),
-                                  (n_r, K)).copy()
-        else:
-            var = np.einsum("...i,...ij,...j->...", xs, st.action_cov, xs)
+        var = st.prior_var_rounds(xs, K)
         n = st.n
         if n:
             acts = st.actions[:n]
